@@ -1,0 +1,37 @@
+/* root.h: the system root. Every /sys, /dev, /proc and /run path goes through here so that
+ * PTCTL_ROOT can point the whole tool at a fake tree (tests) instead of the real host. */
+#pragma once
+
+#include <dirent.h>
+#include <stdarg.h>
+#include <sys/types.h>
+
+#include "util.h"
+
+/* The prefix ("" for the real host). Read once from PTCTL_ROOT; root_set() overrides (tests). */
+const char *root_get(void);
+void root_set(const char *prefix);
+
+/* Formats an absolute host path and prefixes the root. Returns -ENAMETOOLONG if it does not fit. */
+int root_path(char *buf, size_t len, const char *fmt, ...) _printf_(3, 4);
+int root_vpath(char *buf, size_t len, const char *fmt, va_list ap);
+
+/* Small-file helpers; 'path' is an absolute host path (the root is prefixed inside). */
+int root_read(const char *path, char **ret);          /* whole file, trailing newline stripped */
+int root_read_u64(const char *path, int base, uint64_t *ret);
+int root_read_bytes(const char *path, void *buf, size_t len, size_t *ret_len);
+int root_write(const char *path, const char *value);  /* one write(2), like echo > sysfs */
+int root_write_atomic(const char *path, const char *content, mode_t mode);
+int root_readlink_base(const char *path, char **ret); /* last component of the link target */
+int root_readlink(const char *path, char **ret);
+bool root_exists(const char *path);
+int root_open(const char *path, int flags, mode_t mode);
+int root_mkdir_p(const char *path, mode_t mode);
+int root_unlink(const char *path);
+/* Lists a directory's entries (no . and ..), sorted; *ret is a NULL-terminated vector. */
+int root_list(const char *path, char ***ret);
+
+/* Tests model the kernel by intercepting sysfs writes (e.g. drivers_probe moves the driver
+ * link). The hook returns 1 when it handled the write, 0 to fall through, -errno to fail it. */
+typedef int (*root_write_hook_t)(const char *path, const char *value, void *userdata);
+void root_set_write_hook(root_write_hook_t hook, void *userdata);
