@@ -154,7 +154,7 @@ int irq_affinity_set(unsigned irq, const char *cpulist)
 	return r;
 }
 
-int irq_affinity_set_all(const struct irq_host *v, size_t n, const char *cpulist)
+int irq_affinity_set_all(const struct irq_host *v, size_t n, const char *cpulist, size_t *ret_failed)
 {
 	size_t i;
 	int r = 0;
@@ -171,6 +171,8 @@ int irq_affinity_set_all(const struct irq_host *v, size_t n, const char *cpulist
 	}
 	if (r >= 0)
 		return 0;
+	if (ret_failed)
+		*ret_failed = i;
 	while (i-- > 0)
 		if (irq_affinity_set(v[i].irq, v[i].affinity) < 0)
 			log_debug("irq %u: could not restore affinity %s", v[i].irq, v[i].affinity);

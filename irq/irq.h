@@ -168,5 +168,6 @@ const char *irq_host_kind_name(enum irq_host_kind k);
 int irq_cpulist_normalize(const char *s, char **ret);
 int irq_affinity_get(unsigned irq, char **ret);
 int irq_affinity_set(unsigned irq, const char *cpulist);
-/* Sets every IRQ in the list, restoring those already changed when one fails. */
-int irq_affinity_set_all(const struct irq_host *v, size_t n, const char *cpulist);
+/* Sets every IRQ in the list, restoring those already changed when one fails; *ret_failed (may be
+ * NULL) then names the index of the IRQ that failed. */
+int irq_affinity_set_all(const struct irq_host *v, size_t n, const char *cpulist, size_t *ret_failed);
