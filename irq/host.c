@@ -309,8 +309,8 @@ int irq_host_list(const struct pci_addr *addr, struct irq_host **ret, size_t *re
 		if (r < 0)
 			goto fail;
 	}
-	qsort(v, n, sizeof(*v), cmp_host);
 	if (n > 0) {
+		qsort(v, n, sizeof(*v), cmp_host);
 		r = read_proc_interrupts(v, n);
 		if (r < 0 && r != -ENOENT)
 			goto fail;
