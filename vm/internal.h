@@ -32,9 +32,6 @@ void vm_memory_free(struct vm_memory *m);
 void *vm_memory_hva(const struct vm_memory *m, uint64_t gpa, uint64_t len);
 /* Top of RAM (exclusive) in guest-physical space. */
 uint64_t vm_memory_end(const struct vm_memory *m);
-/* Host's available memory (MemAvailable) and free huge pages of a size, through the root. */
-int vm_host_memory_available(uint64_t *ret);
-int vm_host_hugepages_free(uint64_t page_size, uint64_t *ret);
 
 /* ---- e820 and boot (boot.c) ---- */
 #define E820_RAM 1

@@ -104,6 +104,10 @@ int vm_control_console(const char *path, int in_fd, int out_fd);
 
 /* ---- Guest RAM (for VFIO DMA mapping at IOVA = guest-physical) ---- */
 
+/* The host's available memory (MemAvailable) and free huge pages of a size, through the root. */
+int vm_host_memory_available(uint64_t *ret);
+int vm_host_hugepages_free(uint64_t page_size, uint64_t *ret);
+
 struct vm_ram_region {
 	uint64_t gpa, size;
 	void *hva;
