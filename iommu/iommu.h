@@ -199,7 +199,8 @@ static inline void vtd_status_freep(struct vtd_status **s)
 {
 	vtd_status_free(*s);
 }
-/* DMA remapping is on when the kernel registered VT-d units and populated IOMMU groups. */
+/* DMA remapping is on when the kernel registered IOMMU units (VT-d ones with readable registers)
+ * and populated IOMMU groups. */
 bool vtd_status_dma_remapping(const struct vtd_status *s);
 /* Parses reserved_regions text ("0x... 0x... type" lines). -EBADMSG on a malformed line. */
 int vtd_parse_reserved_regions(const char *text, struct vtd_resv_region **ret, size_t *n);

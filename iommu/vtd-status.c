@@ -239,7 +239,8 @@ static int read_groups(struct vtd_status *s)
 		if (r < 0)
 			return r;
 	}
-	qsort(s->regions, s->nregions, sizeof(*s->regions), cmp_region);
+	if (s->nregions)
+		qsort(s->regions, s->nregions, sizeof(*s->regions), cmp_region);
 	return 0;
 }
 
@@ -386,7 +387,9 @@ void vtd_status_free(struct vtd_status *s)
 
 bool vtd_status_dma_remapping(const struct vtd_status *s)
 {
-	return s->kind == VTD_IOMMU_INTEL && s->nunits > 0 && s->ngroups > 0;
+	if (s->kind == VTD_IOMMU_NONE || s->ngroups == 0)
+		return false;
+	return s->kind != VTD_IOMMU_INTEL || s->nunits > 0;
 }
 
 int vtd_status_read(struct vtd_status **ret)

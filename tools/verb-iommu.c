@@ -507,7 +507,7 @@ static int run_iommu(int argc, char **argv, const struct verb_ctx *ctx)
 	if (r < 0)
 		return log_error_errno(r, "iommu: cannot print: %s", strerror(-r)), EXIT_FAIL;
 	if (s->dmar_errno == -EBADMSG)
-		log_warning("DMAR table is malformed (%s), ignoring it", s->dmar_error);
+		log_warning("/sys/firmware/acpi/tables/DMAR is malformed: %s, ignoring", s->dmar_error);
 	for (size_t i = 0; s->warnings && s->warnings[i]; i++)
 		log_warning("%s", s->warnings[i]);
 	if (status != EXIT_OK)
@@ -538,7 +538,7 @@ PTCTL_VERB(iommu, .name = "iommu", .synopsis = "", .summary = "show whether DMA 
 "OUTPUT\n"
 "    Text: a summary record, one record per unit, then the DMAR structures. --json prints one\n"
 "    object with these keys (stable; absent facts are null):\n"
-"    dma_remapping          true when VT-d units are registered and IOMMU groups populated\n"
+"    dma_remapping          true when IOMMU units are registered and IOMMU groups populated\n"
 "    iommu                  intel-vt-d, amd-vi, other or none\n"
 "    iommu_groups           number of groups; default_domain_types: their domain types (DMA,\n"
 "                           DMA-FQ, identity for iommu=pt, ...)\n"
