@@ -140,18 +140,23 @@ static int wait_vfs(struct change *c, struct udev_monitor *mon, unsigned want, b
 	}
 }
 
-/* Puts back the count and autoprobe setting found at the start; returns the first failure. */
+/* Puts back the count and autoprobe setting found at the start, writing only what differs now
+ * (a failed trip through 0 left the VFs as they were); returns the first failure. */
 static int rollback(struct change *c, const struct sriov_pf *old, bool autoprobe_changed)
 {
+	char p[PATH_MAX];
+	uint64_t cur = UINT64_MAX; /* unknown: treat as different */
 	int r = 0, k;
 
-	log_debug("%s: rolling back to %u VFs, autoprobe %d", c->dir, old->num_vfs, old->autoprobe);
-	k = put(c, "sriov_numvfs", 0);
-	if (k < 0)
+	snprintf(p, sizeof(p), "%s/sriov_numvfs", c->dir);
+	(void)root_read_u64(p, 10, &cur);
+	log_debug("%s: rolling back from %lld to %u VFs, autoprobe %d", c->dir, (long long)cur, old->num_vfs,
+		  old->autoprobe);
+	if (cur != old->num_vfs && cur != 0 && (k = put(c, "sriov_numvfs", 0)) < 0)
 		r = k;
 	if (autoprobe_changed && (k = put(c, "sriov_drivers_autoprobe", old->autoprobe)) < 0 && !r)
 		r = k;
-	if (old->num_vfs && (k = put(c, "sriov_numvfs", old->num_vfs)) < 0 && !r)
+	if (cur != old->num_vfs && old->num_vfs && (k = put(c, "sriov_numvfs", old->num_vfs)) < 0 && !r)
 		r = k;
 	return r;
 }
