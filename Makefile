@@ -34,15 +34,18 @@ TOOL_SRCS := $(wildcard tools/*.c)
 TEST_SUPPORT_SRCS := $(wildcard tests/lib/*.c)
 TEST_SRCS := $(wildcard tests/*/test-*.c)
 RIG_TOOL_SRCS := $(wildcard tests/vm/tools/*.c)
+# Helper programs test scripts run (e.g. to build a fake tree): tests/*/fixture-*.c.
+FIXTURE_SRCS := $(wildcard tests/*/fixture-*.c)
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 TOOL_OBJS := $(TOOL_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_SUPPORT_OBJS := $(TEST_SUPPORT_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_BINS := $(TEST_SRCS:%.c=$(BUILD)/%)
+FIXTURES := $(FIXTURE_SRCS:%.c=$(BUILD)/%)
 RIG_TOOLS := $(patsubst tests/vm/tools/%.c,$(BUILD)/rig-tools/%,$(RIG_TOOL_SRCS))
 
 .PHONY: all unit check rig-check demo install clean deps
-all: $(BUILD)/ptctl $(RIG_TOOLS) $(TEST_BINS)
+all: $(BUILD)/ptctl $(RIG_TOOLS) $(TEST_BINS) $(FIXTURES)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -66,7 +69,7 @@ $(BUILD)/rig-tools/%: tests/vm/tools/%.c $(BUILD)/libptctl.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libptctl.a $(LIBS)
 
 # Unit tests: every cmocka binary, then every tests/*/test-*.sh (given BUILD and the binary).
-unit: $(BUILD)/ptctl $(TEST_BINS)
+unit: $(BUILD)/ptctl $(TEST_BINS) $(FIXTURES)
 	@BUILD=$(BUILD) PTCTL=$(abspath $(BUILD)/ptctl) tests/run-unit $(TEST_BINS) $(wildcard tests/*/test-*.sh)
 
 rig-check: $(BUILD)/ptctl $(RIG_TOOLS)

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# test-golden.sh: `ptctl list` and `ptctl show` (table and JSON) on fakesys's sample host, compared
+# with tests/vfio/golden/*. UPDATE_GOLDEN=1 rewrites the golden files from the current output.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+build=${BUILD:-build}
+ptctl=${PTCTL:-$build/ptctl}
+fixture=$build/tests/vfio/fixture-scenario
+golden=$here/golden
+tmp=$(mktemp -d /tmp/ptctl-golden-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+
+mkdir -p "$tmp/iommu" "$tmp/noiommu" "$golden"
+"$fixture" "$tmp/iommu" || exit 1
+"$fixture" "$tmp/noiommu" noiommu || exit 1
+
+# name root expected-exit args...
+check() {
+	local name=$1 root=$2 want=$3 rc
+	shift 3
+	PTCTL_ROOT=$tmp/$root "$ptctl" "$@" >"$tmp/$name.out" 2>&1
+	rc=$?
+	echo "exit $rc" >>"$tmp/$name.out"
+	if [ "$rc" != "$want" ]; then
+		echo "FAIL $name: exit $rc, expected $want"
+		fail=1
+	fi
+	if [ "${UPDATE_GOLDEN:-0}" = 1 ]; then
+		cp "$tmp/$name.out" "$golden/$name"
+	elif ! diff -u "$golden/$name" "$tmp/$name.out"; then
+		echo "FAIL $name: output differs from $golden/$name (UPDATE_GOLDEN=1 to accept)"
+		fail=1
+	fi
+}
+
+check list.txt iommu 0 list
+check list.json iommu 0 --json list
+check list-noiommu.txt noiommu 0 list
+check show-igb-pf.txt iommu 0 show 0000:01:00.0
+check show-igb-pf.json iommu 0 show --json 01:00.0
+check show-nvme.txt iommu 0 show 03:00.0
+check show-smbus.json iommu 0 show 0000:00:1f.3 --json
+check show-vf-ready.txt iommu 0 show 0000:01:10.2
+check show-noiommu.txt noiommu 0 show 0000:02:00.0
+check show-bad-address.txt iommu 2 show 0000:01:00
+check show-no-device.txt iommu 2 show 0000:09:00.0
+
+[ "$fail" = 0 ] && echo "test-golden: all outputs match"
+exit $fail

@@ -1,0 +1,136 @@
+# Helpers for rig cases (bash, sourced inside the test host: `. /rig/lib.sh`): assertions that name what
+# failed, `step` for showing commands, device lookups, SR-IOV and driver helpers, and nested guests (L2).
+
+# Known devices (exported by the test host's init; looked up again when sourced elsewhere).
+rig_find() { # VID:DID -> first PCI address with that id
+	local d
+	for d in /sys/bus/pci/devices/*; do
+		[ "$(cat "$d/vendor")" = "0x${1%%:*}" ] && [ "$(cat "$d/device")" = "0x${1##*:}" ] &&
+			{ echo "${d##*/}"; return 0; }
+	done
+	return 1
+}
+: "${RIG_IGB:=$(rig_find 8086:10c9)}" "${RIG_E1000E:=$(rig_find 8086:10d3)}"
+: "${RIG_EDU:=$(rig_find 1234:11e8)}" "${RIG_NVME:=$(rig_find 1b36:0010)}"
+export RIG_IGB RIG_E1000E RIG_EDU RIG_NVME
+: "${RIG_GUEST_KERNEL:=/rig/guest/vmlinuz}" "${RIG_GUEST_INITRD:=/rig/guest/initrd.img}"
+
+# --- output and assertions ---------------------------------------------------------------------------
+
+# fail MSG: end the case with a failure, naming where it happened.
+fail() {
+	local i
+	for ((i = 1; i < ${#BASH_SOURCE[@]}; i++)); do
+		[ "${BASH_SOURCE[i]}" = "${BASH_SOURCE[0]}" ] || break
+	done
+	echo "FAIL: $* (${RIG_CASE:-${BASH_SOURCE[i]:-?}} line ${BASH_LINENO[i - 1]:-?})" >&2
+	exit 1
+}
+
+# step CMD...: print the command, then run it (its output follows); returns its exit status.
+step() {
+	printf '\n$ %s\n' "$*"
+	"$@"
+}
+
+# Run a command, keeping its output in $out and its status in $rc (shown unless RIG_QUIET=1).
+run() {
+	out=$("$@" 2>&1)
+	rc=$?
+	[ "${RIG_QUIET:-0}" = 1 ] || { printf '$ %s\n' "$*"; [ -z "$out" ] || printf '%s\n' "$out"; }
+	return 0
+}
+
+expect_eq() { # ACTUAL EXPECTED [WHAT]
+	[ "$1" == "$2" ] || fail "${3:-value}: expected '$2', got '$1'"
+}
+
+expect_ne() { # ACTUAL UNEXPECTED [WHAT]
+	[ "$1" != "$2" ] || fail "${3:-value}: did not expect '$2'"
+}
+
+expect_match() { # STRING ERE [WHAT]
+	[[ $1 =~ $2 ]] || fail "${3:-output}: '$1' does not match /$2/"
+}
+
+expect_ok() { # CMD...: must exit 0
+	run "$@"
+	[ "$rc" = 0 ] || fail "'$*' exited $rc, expected success"
+}
+
+expect_fail() { # CMD...: must exit non-zero (output in $out)
+	run "$@"
+	[ "$rc" != 0 ] || fail "'$*' succeeded, expected a failure"
+}
+
+expect_rc() { # N CMD...: must exit exactly N (output in $out)
+	local want=$1
+	shift
+	run "$@"
+	[ "$rc" = "$want" ] || fail "'$*' exited $rc, expected $want"
+}
+
+# wait_for SECONDS CMD...: poll every 0.2 s until CMD succeeds; non-zero if it never does.
+wait_for() {
+	local end=$((SECONDS + $1))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		[ "$SECONDS" -lt "$end" ] || return 1
+		sleep 0.2
+	done
+}
+
+# --- devices -------------------------------------------------------------------------------------------
+
+driver_of() { # ADDR -> bound driver name, or nothing
+	local l=/sys/bus/pci/devices/$1/driver
+	[ -e "$l" ] && basename "$(readlink "$l")"
+	return 0
+}
+
+group_of() { # ADDR -> IOMMU group number
+	basename "$(readlink "/sys/bus/pci/devices/$1/iommu_group")"
+}
+
+netdev_of() { # ADDR -> first network interface of the device, or nothing
+	ls "/sys/bus/pci/devices/$1/net" 2>/dev/null | head -n1
+}
+
+# vf_create PF N: create N VFs with driver autoprobe as given by RIG_VF_AUTOPROBE (default 1); prints
+# the VF addresses once they all exist.
+vf_create() {
+	local pf=/sys/bus/pci/devices/$1 i
+	echo "${RIG_VF_AUTOPROBE:-1}" >"$pf/sriov_drivers_autoprobe" || return 1
+	echo 0 >"$pf/sriov_numvfs" && echo "$2" >"$pf/sriov_numvfs" || return 1
+	for ((i = 0; i < $2; i++)); do
+		wait_for 10 test -e "$pf/virtfn$i" || return 1
+		basename "$(readlink "$pf/virtfn$i")"
+	done
+}
+
+vf_destroy() { # PF
+	echo 0 >"/sys/bus/pci/devices/$1/sriov_numvfs"
+}
+
+# --- nested guests (L2) ----------------------------------------------------------------------------------
+
+# rig_l2 NAME [QEMU ARGS...]: boot the nested guest under KVM in the test host; it runs tests/vm/l2.d/NAME.
+# Output is streamed with an "L2| " prefix and kept in $l2_log; returns the script's exit status, or 1 if
+# the guest never came up or never reported. RIG_L2_APPEND adds kernel parameters (name=value pairs reach
+# the L2 script as environment variables), RIG_L2_MEM (MiB, default 256), RIG_L2_TIMEOUT (s, default 180).
+rig_l2() {
+	local name=$1
+	shift
+	l2_log=/tmp/l2-$name.$$.log
+	local -a cmd=(qemu-system-x86_64 -machine q35,accel=kvm -cpu qemu64 -smp 1 -m "${RIG_L2_MEM:-256}"
+		-nodefaults -display none -no-reboot -serial stdio
+		-kernel "$RIG_GUEST_KERNEL" -initrd "$RIG_GUEST_INITRD"
+		-append "console=ttyS0 quiet panic=-1 l2=$name ${RIG_L2_APPEND:-}" "$@")
+	echo "\$ ${cmd[*]}"
+	timeout "${RIG_L2_TIMEOUT:-180}" "${cmd[@]}" </dev/null 2>&1 | tr -d '\r' | tee "$l2_log" | sed 's/^/L2| /'
+	grep -q '^RIG-L2-UP' "$l2_log" || { echo "rig_l2: the nested guest never reached its init" >&2; return 1; }
+	local rc
+	rc=$(sed -n 's/^RIG-L2-EXIT \([0-9]*\).*/\1/p' "$l2_log" | tail -n1)
+	[ -n "$rc" ] || { echo "rig_l2: the nested guest stopped without reporting its exit status" >&2; return 1; }
+	return "$rc"
+}
