@@ -241,7 +241,7 @@ static int opener_reason(const char *dev, long pid, char **reason)
 
 	snprintf(p, sizeof(p), "/proc/%ld/comm", pid);
 	(void)root_read(p, &comm);
-	if (asprintf(reason, "it is bound to vfio-pci and %s is open by pid %ld (%s)", dev, pid,
+	if (asprintf(reason, "bound to vfio-pci, %s open by pid %ld (%s)", dev, pid,
 		     comm ? comm : "?") < 0)
 		return -ENOMEM;
 	return 1;
@@ -261,7 +261,7 @@ int sriov_vf_in_use(const struct sriov_vf *vf, char **reason)
 		char *nl = strchr(rec, '\n');
 		if (nl)
 			*nl = '\0';
-		if (asprintf(reason, "it is recorded as assigned (" STATE_DIR "/assigned/%s%s%s)", vf->address,
+		if (asprintf(reason, "recorded as assigned (" STATE_DIR "/assigned/%s%s%s)", vf->address,
 			     *rec ? ": " : "", rec) < 0)
 			return -ENOMEM;
 		return 1;

@@ -42,7 +42,7 @@ static inline void sriov_pf_freep(struct sriov_pf **p)
 }
 #define _cleanup_sriov_pf_ _cleanup_(sriov_pf_freep)
 
-/* Is this VF in use? 1 with *reason (new string, e.g. "bound to vfio-pci and /dev/vfio/12 is open by
+/* Is this VF in use? 1 with *reason (new string, e.g. "bound to vfio-pci, /dev/vfio/12 open by
  * pid 812 (qemu-system-x86)") when it is bound to vfio-pci and its group device is open by a process
  * (found through /proc/PID/fd), or when /run/ptctl/assigned/ADDRESS records it as assigned. 0 if not. */
 int sriov_vf_in_use(const struct sriov_vf *vf, char **reason);

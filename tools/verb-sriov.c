@@ -623,10 +623,6 @@ static int set_run(int argc, char **argv, const struct verb_ctx *ctx)
 			  pf->address, pf->driver ? pf->driver : "none");
 		return EXIT_USAGE;
 	}
-	if (netlink_unavailable(pf)) {
-		log_error("%s: cannot set VF settings: %s", pf->address, netlink_unavailable(pf));
-		return EXIT_FAIL;
-	}
 	if (ctx->dry_run) {
 		printf("would set on %s (PF %s, ifindex %d) VF %d:", pf->netdev, pf->address, pf->ifindex, vf);
 		for (unsigned bit = 1; bit & SRIOV_SET_ALL; bit <<= 1)
@@ -636,6 +632,10 @@ static int set_run(int argc, char **argv, const struct verb_ctx *ctx)
 			}
 		putchar('\n');
 		return EXIT_OK;
+	}
+	if (netlink_unavailable(pf)) {
+		log_error("%s: cannot set VF settings: %s", pf->address, netlink_unavailable(pf));
+		return EXIT_FAIL;
 	}
 	if ((lock = take_lock(pf->address)) < 0)
 		return EXIT_FAIL;

@@ -176,7 +176,7 @@ static void test_vf_in_use_refused(void **state)
 	fakepf_vf_user(f, 1, "vfio-pci", 4242, "qemu-system-x86", "/dev/vfio/101");
 	pf = load();
 	assert_int_equal(sriov_vf_in_use(&pf->vfs[1], &reason), 1);
-	assert_non_null(strstr(reason, "/dev/vfio/101 is open by pid 4242 (qemu-system-x86)"));
+	assert_non_null(strstr(reason, "bound to vfio-pci, /dev/vfio/101 open by pid 4242 (qemu-system-x86)"));
 	free(reason);
 	sriov_pf_free(pf);
 
