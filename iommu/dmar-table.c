@@ -9,7 +9,7 @@
 
 #define DMAR_PATH "/sys/firmware/acpi/tables/DMAR"
 #define DMAR_HEADER_LEN 48  /* ACPI header (36) + width, flags, 10 reserved */
-#define DMAR_MAX_LEN (1u << 20) /* real tables are a few KiB */
+#define DMAR_MAX_LEN (256u << 10) /* real tables are a few KiB; this bounds what a hostile one costs */
 #define SCOPE_HEADER_LEN 6
 
 /* Smallest length of each known structure, fixed fields only. */
