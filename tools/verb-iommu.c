@@ -526,8 +526,9 @@ static int run_iommu(int argc, char **argv, const struct verb_ctx *ctx)
 	return status;
 }
 
-PTCTL_VERB(iommu, .name = "iommu", .synopsis = "", .summary = "show whether DMA remapping is on and what the VT-d units can do",
-	   .flags = VERB_JSON, .run = run_iommu,
+PTCTL_VERB(iommu, .name = "iommu", .synopsis = "",
+	   .summary = "show whether DMA remapping is on and what the VT-d units can do", .flags = VERB_JSON,
+	   .run = run_iommu,
 	   .help =
 "DESCRIPTION\n"
 "    Reports whether the kernel remaps DMA through an IOMMU (VT-d units registered under\n"
