@@ -91,6 +91,7 @@ struct vfio_bind_opts {
 	bool dry_run;       /* plan only: steps are listed, nothing runs */
 	bool locked;        /* the caller holds state_lock() already */
 	int timeout_ms;     /* how long to wait for the kernel to bind (0: 3000) */
+	int lock_timeout_ms; /* how long to wait for another ptctl's lock (0: 10000) */
 };
 
 struct vfio_bind_step {
