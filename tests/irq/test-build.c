@@ -194,6 +194,7 @@ static void test_routes_bookkeeping(void **s)
 	assert_int_equal(irq_routes_new(-1, 64, IRQ_ROUTES_IRQCHIP, &t), 0);
 	assert_int_equal(irq_routes_limit(t), 64);
 	assert_int_equal(irq_routes_count(t), 40); /* 16 PIC + 24 IOAPIC entries */
+	assert_false(irq_routes_dirty(t));
 
 	assert_int_equal(irq_msi_x86(0, 0x31, &m1), 0);
 	assert_int_equal(irq_msi_x86(1, 0x32, &m2), 0);
@@ -242,6 +243,7 @@ static void test_routes_bookkeeping(void **s)
 	/* Commit needs a VM; without one it fails and changes nothing. */
 	assert_true(irq_routes_dirty(t));
 	assert_int_equal(irq_routes_commit(t), -EBADF);
+	assert_int_equal(irq_kvm_route_msi(t, 0, &m1, &b), -EBUSY); /* pending changes: not mixed in */
 	assert_true(irq_routes_dirty(t));
 
 	/* Releasing a GSI drops its route and makes it the next one handed out. */
@@ -253,10 +255,10 @@ static void test_routes_bookkeeping(void **s)
 	assert_int_equal(irq_routes_alloc_gsi(t, &a), 0);
 	assert_int_equal(a, 24);
 
-	/* Rollback before any commit: back to an empty MSI table. */
+	/* Rollback before any commit: back to an empty MSI table, clean. */
 	irq_routes_rollback(t);
 	assert_int_equal(irq_routes_count(t), 40);
-	assert_true(irq_routes_dirty(t));
+	assert_false(irq_routes_dirty(t));
 }
 
 static void test_routes_limit(void **s)

@@ -59,7 +59,6 @@ before=$(jq -r '.[] | "\(.irq)=\(.affinity)"' <<<"$nv")
 echo "nvme before: $before"
 if [ "$(jq length <<<"$nv")" -ge 2 ]; then
 	expect_rc 1 ptctl irq affinity "$RIG_NVME" 1
-	echo "$out"
 	expect_match "$out" "managed IRQ.*restored" "nvme refusal"
 	after=$(ptctl irq show "$RIG_NVME" --json | jq -r '.[] | "\(.irq)=\(.affinity)"')
 	expect_eq "$after" "$before" "nvme affinities after the refused change"
