@@ -141,6 +141,7 @@ static void test_vfio_errors(void **s)
 	    .count = UINT32_MAX);
 	BAD(-EINVAL, &msix, .op = IRQ_VFIO_TRIGGER, .index = VFIO_PCI_MSIX_IRQ_INDEX, .count = 0, .fds = fds);
 	BAD(-EINVAL, &none, .op = IRQ_VFIO_TRIGGER, .index = VFIO_PCI_MSIX_IRQ_INDEX, .count = 1, .fds = fds);
+	BAD(-EINVAL, &none, .op = IRQ_VFIO_DISABLE, .index = VFIO_PCI_MSIX_IRQ_INDEX);
 	/* Info for another index than the request's. */
 	BAD(-EINVAL, &msi, .op = IRQ_VFIO_TRIGGER, .index = VFIO_PCI_MSIX_IRQ_INDEX, .count = 1, .fds = fds);
 	BAD(-EINVAL, NULL, .op = IRQ_VFIO_DISABLE, .index = VFIO_PCI_MSIX_IRQ_INDEX);
