@@ -67,8 +67,8 @@ static void edu_pulse(void)
 	edu_write(EDU_IRQ_ACK, 1);
 }
 
-/* The device's one MSI vector as the host sees it (count from /proc/interrupts); -1 if absent. */
-static int64_t host_msi_count(const struct pci_addr *addr, bool show)
+/* The device's IRQ of that kind as the host sees it (count from /proc/interrupts); -1 if absent. */
+static int64_t host_count(const struct pci_addr *addr, enum irq_host_kind kind, bool show)
 {
 	struct irq_host *v;
 	size_t n;
@@ -81,11 +81,88 @@ static int64_t host_msi_count(const struct pci_addr *addr, bool show)
 			printf("host irq %u %s count %llu affinity %s effective %s chip %s actions %s\n", v[i].irq,
 			       irq_host_kind_name(v[i].kind), (unsigned long long)v[i].count,
 			       v[i].affinity ?: "-", v[i].effective ?: "-", v[i].chip ?: "-", v[i].actions ?: "-");
-		if (v[i].kind == IRQ_HOST_MSI && v[i].in_proc)
+		if (v[i].kind == kind && v[i].in_proc)
 			count = (int64_t)v[i].count;
 	}
 	irq_host_list_free(v, n);
 	return count;
+}
+
+/* INTx, level-triggered: VFIO masks the line when it fires and signals the trigger eventfd; a
+ * resampling irqfd holds the IOAPIC pin asserted until the guest's EOI, then signals the resample
+ * eventfd, which VFIO takes as "unmask". No guest code runs here, so the test plays KVM's part at
+ * EOI by signalling the resample eventfd itself. Returns the number of failures. */
+static int intx(struct vfio_device *d, struct test_vm *vm, const struct pci_addr *addr)
+{
+	const int before_failures = failures;
+	const struct vfio_irq_desc *desc = vfio_device_irq(d, VFIO_PCI_INTX_IRQ_INDEX);
+	_cleanup_irq_vectors_ struct irq_vectors *trig = NULL;
+	_cleanup_close_ int resample = irq_eventfd_new();
+	struct vfio_irq_info info;
+	struct kvm_lapic_state s;
+	struct kvm_irqchip chip = { .chip_id = KVM_IRQCHIP_IOAPIC };
+	const unsigned pin = 10, vector = 0x41;
+	int32_t rfd = resample;
+	int64_t c0, c1, c2, c3;
+	uint64_t one = 1;
+
+	CHECK(desc && desc->count == 1 && (desc->flags & VFIO_IRQ_INFO_MASKABLE), "INTx index: 1 maskable line");
+	if (!desc || desc->count != 1 || resample < 0)
+		return 1;
+	info = (struct vfio_irq_info){ .argsz = sizeof(info), .index = desc->index, .flags = desc->flags,
+				       .count = desc->count };
+	MUST(irq_vectors_new(1, &trig));
+	MUST(lapic_reset_pending(vm));
+	/* The guest's IOAPIC pin: level, unmasked, to APIC 0. Its GSI keeps the irqchip route. */
+	if (ioctl(vm->vm, KVM_GET_IRQCHIP, &chip) < 0)
+		return 1;
+	chip.chip.ioapic.redirtbl[pin].bits = 0;
+	chip.chip.ioapic.redirtbl[pin].fields.vector = vector;
+	chip.chip.ioapic.redirtbl[pin].fields.trig_mode = 1;
+	if (ioctl(vm->vm, KVM_SET_IRQCHIP, &chip) < 0)
+		return 1;
+	MUST(irq_irqfd_assign(vm->vm, pin, irq_vectors_fd(trig, 0), resample));
+	MUST(irq_vfio_set(vfio_device_fd(d), &info,
+			  &(struct irq_vfio_req){ .op = IRQ_VFIO_TRIGGER, .index = VFIO_PCI_INTX_IRQ_INDEX,
+						  .count = 1, .fds = irq_vectors_fds(trig) }));
+	MUST(irq_vfio_set(vfio_device_fd(d), &info,
+			  &(struct irq_vfio_req){ .op = IRQ_VFIO_UNMASK_FD, .index = VFIO_PCI_INTX_IRQ_INDEX,
+						  .count = 1, .fds = &rfd }));
+	c0 = host_count(addr, IRQ_HOST_INTX, true);
+	CHECK(c0 >= 0, "host lists the vfio INTx IRQ");
+
+	/* One raise: one host interrupt, which VFIO answers by masking the line (DisINTx). */
+	edu_write(EDU_IRQ_RAISE, 1);
+	CHECK(lapic_wait_irr(vm, vector, 3000) == 1, "edu INTx -> irqfd (resample) -> IOAPIC pin %u -> vector 0x%x", pin,
+	      vector);
+	MUST(lapic_get(vm, &s));
+	CHECK(lapic_bit(&s, LAPIC_TMR, vector), "delivered level-triggered (TMR bit set)");
+	edu_write(EDU_IRQ_ACK, 1);
+	usleep(200 * 1000);
+	c1 = host_count(addr, IRQ_HOST_INTX, false);
+	CHECK(c1 == c0 + 1, "one host interrupt (count %lld -> %lld)", (long long)c0, (long long)c1);
+
+	/* Still masked: the next raise does not reach the host. */
+	edu_write(EDU_IRQ_RAISE, 1);
+	usleep(200 * 1000);
+	edu_write(EDU_IRQ_ACK, 1);
+	c2 = host_count(addr, IRQ_HOST_INTX, false);
+	CHECK(c2 == c1, "line masked until unmasked: no host interrupt (count %lld)", (long long)c2);
+
+	/* "EOI": the resample eventfd unmasks, and the next raise interrupts again. */
+	if (write(resample, &one, sizeof(one)) != sizeof(one))
+		failures++;
+	usleep(200 * 1000);
+	edu_write(EDU_IRQ_RAISE, 1);
+	usleep(200 * 1000);
+	edu_write(EDU_IRQ_ACK, 1);
+	c3 = host_count(addr, IRQ_HOST_INTX, true);
+	CHECK(c3 == c2 + 1, "resample eventfd unmasked the line (count %lld -> %lld)", (long long)c2, (long long)c3);
+
+	MUST(irq_irqfd_deassign(vm->vm, pin, irq_vectors_fd(trig, 0)));
+	MUST(irq_vfio_set(vfio_device_fd(d), &info,
+			  &(struct irq_vfio_req){ .op = IRQ_VFIO_DISABLE, .index = VFIO_PCI_INTX_IRQ_INDEX }));
+	return failures - before_failures;
 }
 
 int main(int argc, char **argv)
@@ -142,7 +219,7 @@ int main(int argc, char **argv)
 	MUST(irq_vfio_set(vfio_device_fd(d), &info,
 			  &(struct irq_vfio_req){ .op = IRQ_VFIO_TRIGGER, .index = VFIO_PCI_MSI_IRQ_INDEX,
 						  .count = 1, .fds = irq_vectors_fds(vec) }));
-	before = host_msi_count(&addr, true);
+	before = host_count(&addr, IRQ_HOST_MSI, true);
 	CHECK(before >= 0, "host lists the vfio MSI IRQ");
 	edu_pulse();
 	r = irq_vectors_wait(vec, 0, 2000, &n);
@@ -178,10 +255,10 @@ int main(int argc, char **argv)
 	MUST(lapic_reset_pending(&vm));
 	MUST(irq_routes_remove(routes, gsi));
 	MUST(irq_routes_commit(routes));
-	before = host_msi_count(&addr, false);
+	before = host_count(&addr, IRQ_HOST_MSI, false);
 	edu_pulse();
 	CHECK(lapic_wait_irr(&vm, 0x31, 500) == 0, "route removed: vector 0x31 no longer arrives");
-	after = host_msi_count(&addr, true);
+	after = host_count(&addr, IRQ_HOST_MSI, true);
 	CHECK(after > before, "the device did raise it (host count %lld -> %lld)", (long long)before,
 	      (long long)after);
 
@@ -199,12 +276,13 @@ int main(int argc, char **argv)
 	CHECK(irq_vectors_wait(vec, 0, 2000, &n) == 1, "irqfd deassigned: the MSI is back on the eventfd");
 	CHECK(lapic_wait_irr(&vm, 0x32, 0) == 0, "and not in the LAPIC");
 
-	/* MSI disabled: the host IRQ goes away. (No more raises: with MSI off edu would assert INTx,
-	 * which nobody in the test host handles.) */
+	/* MSI disabled: the host IRQ goes away (and edu falls back to INTx). */
 	MUST(irq_vfio_set(vfio_device_fd(d), &info,
 			  &(struct irq_vfio_req){ .op = IRQ_VFIO_DISABLE, .index = VFIO_PCI_MSI_IRQ_INDEX }));
-	CHECK(host_msi_count(&addr, false) < 0, "MSI disabled: the host IRQ is freed");
+	CHECK(host_count(&addr, IRQ_HOST_MSI, false) < 0, "MSI disabled: the host IRQ is freed");
 
+	intx(d, &vm, &addr);
+	test_vm_close(&vm);
 	test_vm_close(&vm);
 	printf("%s: %d failure(s)\n", failures ? "FAIL" : "PASS", failures);
 	return failures ? 1 : 0;
