@@ -1,6 +1,5 @@
 /* verb-iommu.c: `ptctl iommu`: is DMA remapping on, what the VT-d units can do, what the firmware
  * reserved, and, when it is off, how to turn it on. */
-#include <getopt.h>
 #include <inttypes.h>
 
 #include "iommu/iommu.h"
@@ -474,18 +473,16 @@ static int print_text(json_object *root)
 
 static int run_iommu(int argc, char **argv, const struct verb_ctx *ctx)
 {
-	static const struct option opts[] = { { NULL, 0, NULL, 0 } };
 	_cleanup_(vtd_status_freep) struct vtd_status *s = NULL;
 	_cleanup_json_ json_object *root = NULL;
 	char adv[512] = "", note[256] = "";
 	bool on;
-	int r, c, status = EXIT_OK;
+	int r, status = EXIT_OK;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1)
-		return verb_usage_error(ctx, "iommu", "unknown option '%s'", argv[optind - 1]);
-	if (optind < argc)
-		return verb_usage_error(ctx, "iommu", "unexpected argument '%s'", argv[optind]);
+	/* --json and --help are global options, already taken out of argv. */
+	if (argc > 1)
+		return verb_usage_error(ctx, "iommu", "%s '%s'", argv[1][0] == '-' ? "unknown option" : "unexpected argument",
+					argv[1]);
 
 	r = vtd_status_read(&s);
 	if (r < 0)
@@ -508,6 +505,8 @@ static int run_iommu(int argc, char **argv, const struct verb_ctx *ctx)
 		return log_error_errno(r, "iommu: cannot print: %s", strerror(-r)), EXIT_FAIL;
 	if (s->dmar_errno == -EBADMSG)
 		log_warning("/sys/firmware/acpi/tables/DMAR is malformed: %s, ignoring", s->dmar_error);
+	else if (s->dmar_errno == -EACCES)
+		log_warning("/sys/firmware/acpi/tables/DMAR is readable by root only: RMRRs and DMAR flags are not shown, ignoring");
 	for (size_t i = 0; s->warnings && s->warnings[i]; i++)
 		log_warning("%s", s->warnings[i]);
 	if (status != EXIT_OK)

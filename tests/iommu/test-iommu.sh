@@ -114,6 +114,13 @@ tree_amd() {
 	put "$r/proc/cmdline" "BOOT_IMAGE=/vmlinuz root=/dev/nvme0n1p2 ro"
 }
 
+tree_other() { # an IOMMU of another kind (virtio-iommu registers under its device name)
+	local r=$1
+	mkdir -p "$r/sys/class/iommu/virtio0/devices"
+	group "$r" 0 DMA "0x00000000fee00000 0x00000000feefffff msi" 0000:00:03.0
+	put "$r/proc/cmdline" "console=ttyS0"
+}
+
 tree_malformed() { # a truncated DMAR table and a garbled reserved_regions file next to good units
 	local r=$1
 	tree_server "$r"
@@ -148,7 +155,7 @@ check() { # NAME ARGS...: run against tree_NAME, compare with golden/NAME(.json)
 	fi
 }
 
-for t in server qemu none firmware-only off amd malformed; do
+for t in server qemu none firmware-only off amd other malformed; do
 	check "$t"
 	check "$t" --json
 done
