@@ -5,9 +5,11 @@
 # rig-timeout: 240
 . /rig/lib.sh
 
-# Devices go back where they were, whatever happens.
+# Devices go back where they were, whatever happens (sysfs directly if `ptctl release` cannot).
 restore() {
+	exec 9>&- 2>/dev/null
 	for a in "$RIG_EDU" "$RIG_E1000E"; do
+		[ "$(driver_of "$a")" = vfio-pci ] && ptctl release "$a" >/dev/null 2>&1
 		echo >"/sys/bus/pci/devices/$a/driver_override" 2>/dev/null
 	done
 	if [ "$(driver_of "$RIG_EDU")" = vfio-pci ]; then echo "$RIG_EDU" >/sys/bus/pci/drivers/vfio-pci/unbind; fi
@@ -15,17 +17,12 @@ restore() {
 		[ -n "$(driver_of "$RIG_E1000E")" ] && echo "$RIG_E1000E" >"/sys/bus/pci/devices/$RIG_E1000E/driver/unbind"
 		echo "$RIG_E1000E" >/sys/bus/pci/drivers_probe
 	fi
-	exec 9>&- 2>/dev/null
 }
 trap restore EXIT
 
-# to_vfio ADDR: move a device to vfio-pci through driver_override (what `ptctl bind` automates).
-to_vfio() {
-	local d=/sys/bus/pci/devices/$1
-	echo vfio-pci >"$d/driver_override"
-	[ -e "$d/driver" ] && echo "$1" >"$d/driver/unbind"
-	echo "$1" >/sys/bus/pci/drivers_probe
-	wait_for 10 test "$(driver_of "$1")" = vfio-pci || fail "$1 did not bind to vfio-pci"
+to_vfio() { # ADDR
+	step ptctl bind "$1" || fail "ptctl bind $1 failed"
+	expect_eq "$(driver_of "$1")" vfio-pci "$1 driver after bind"
 }
 
 # The error an operator sees for a device still on its host driver.
@@ -85,6 +82,8 @@ dmesg | grep 'DMAR.*fault addr' | tail -n 4
 step ptctl bench dma --device "$RIG_EDU" --size 64M --threads 2 || fail "bench dma (4k) failed"
 expect_ok ptctl bench dma --json --device "$RIG_EDU" --size 32M --threads 2
 expect_match "$(jq -r '.map_gb_per_s' <<<"$out")" '^[0-9.e+-]+$' "bench JSON map_gb_per_s"
+# As root the physical layout is visible: some runs, none larger than the memory.
+expect_eq "$(jq -r '.phys_runs > 0 and .largest_phys_run <= .size' <<<"$out")" true "bench JSON physical runs"
 echo 32 >/proc/sys/vm/nr_hugepages
 if [ "$(cat /proc/sys/vm/nr_hugepages)" -ge 16 ]; then
 	step ptctl bench dma --device "$RIG_EDU" --size 32M --page 2m --threads 2 || fail "bench dma (2m) failed"
@@ -95,4 +94,6 @@ echo 0 >/proc/sys/vm/nr_hugepages
 # 1G pages are not reserved in the test host: the refusal must say how to get them.
 expect_rc 1 ptctl bench dma --device "$RIG_EDU" --size 1G --page 1g
 expect_match "$out" "huge pages" "1G refusal"
+expect_ok ptctl release "$RIG_E1000E"
+expect_eq "$(driver_of "$RIG_E1000E")" e1000e "e1000e back on its driver"
 echo PASS

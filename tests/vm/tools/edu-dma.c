@@ -1,7 +1,12 @@
 /* edu-dma.c: rig proof of the VFIO/IOMMU library on QEMU's edu device: guest memory mapped at
  * IOVA = gpa, DMA into the device and back, no DMA after unmap or to unmapped IOVAs, MSI on an eventfd.
+ * Also: a mapping that fails half-way is rolled back; the memlock refusal matches the kernel's.
  * Usage: edu-dma ADDRESS. Prints each step; exits 0 only if every check held. */
 #include <inttypes.h>
+#include <linux/capability.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "iommu/iommu.h"
@@ -88,6 +93,95 @@ static void fill(uint8_t *p, uint32_t seed)
 		seed = seed * 1103515245u + 12345u;
 		p[i] = (uint8_t)(seed >> 16);
 	}
+}
+
+static uint32_t avail(struct vfio_container *c)
+{
+	if (vfio_container_refresh_limits(c) < 0)
+		return UINT32_MAX;
+	return vfio_container_limits(c)->dma_avail;
+}
+
+/* A mapping that fails on its second region must leave nothing of the first behind. */
+static void check_rollback(struct vfio_container *c)
+{
+	_cleanup_guestmem_ struct guestmem *m = NULL;
+	struct iommu_dma_map *d = NULL;
+	struct iommu_dma_report rep;
+	uint32_t before = avail(c);
+	int r;
+
+	r = guestmem_new(&(struct guestmem_config){ .size = 8u << 20, .hole_start = 4u << 20, .hole_end = 8u << 20,
+						    .limits = vfio_container_limits(c) },
+			 &m);
+	CHECK(r == 0 && guestmem_n_regions(m) == 2, "rollback: guest memory in two regions around a hole");
+	if (r < 0)
+		return;
+	/* Occupy one page inside the second region's IOVA range. */
+	r = vfio_container_map_dma(c, 9u << 20, guestmem_hva(m, 9u << 20, 4096), 4096);
+	CHECK(r == 0, "rollback: a page at IOVA 0x900000 mapped beforehand");
+	r = iommu_dma_map_guestmem(c, m, &rep, &d);
+	CHECK(r == -EEXIST, "rollback: mapping collides in region 2: %s", strerror(-r));
+	CHECK(avail(c) == before - 1, "rollback: region 1 was unmapped again (dma_avail %u, before %u)", avail(c),
+	      before);
+	r = vfio_container_unmap_dma(c, 9u << 20, 4096);
+	CHECK(r == 0, "rollback: the blocking page unmapped");
+	r = iommu_dma_map_guestmem(c, m, &rep, &d);
+	CHECK(r == 0 && avail(c) == before - 2, "rollback: now both regions map (%u entries used)", before - avail(c));
+	d = iommu_dma_map_free(d);
+	CHECK(avail(c) == before, "rollback: teardown gives every entry back");
+}
+
+static int drop_ipc_lock(void)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+	struct __user_cap_data_struct cd[2];
+
+	if (syscall(SYS_capget, &h, cd) < 0)
+		return -errno;
+	cd[CAP_IPC_LOCK / 32].effective &= ~(1u << (CAP_IPC_LOCK % 32));
+	return syscall(SYS_capset, &h, cd) < 0 ? -errno : 0;
+}
+
+/* Without CAP_IPC_LOCK and with a 1 MiB RLIMIT_MEMLOCK, 8 MiB is refused before anything is pinned,
+ * and the kernel itself refuses the same mapping: the check models what type1 enforces. */
+static int check_memlock_child(struct vfio_container *c)
+{
+	_cleanup_guestmem_ struct guestmem *m = NULL;
+	struct iommu_dma_map *d = NULL;
+	struct iommu_dma_report rep;
+	struct rlimit rl = { 1u << 20, 1u << 20 };
+	uint32_t before = avail(c);
+	int r;
+
+	failures = 0;
+	CHECK(setrlimit(RLIMIT_MEMLOCK, &rl) == 0 && drop_ipc_lock() == 0,
+	      "memlock: RLIMIT_MEMLOCK 1 MiB, CAP_IPC_LOCK dropped");
+	r = guestmem_new(&(struct guestmem_config){ .size = 8u << 20, .limits = vfio_container_limits(c) }, &m);
+	if (r == 0)
+		r = iommu_dma_map_guestmem(c, m, &rep, &d);
+	CHECK(r == -ENOMEM && rep.bytes == 8u << 20 && rep.memlock_limit == 1u << 20,
+	      "memlock: 8 MiB refused by the check (needs %" PRIu64 ", limit %" PRIu64 "): %s", rep.bytes,
+	      rep.memlock_limit, strerror(-r));
+	CHECK(avail(c) == before, "memlock: nothing was mapped");
+	r = vfio_container_map_dma(c, 64u << 20, guestmem_hva(m, 0, 8u << 20), 8u << 20);
+	CHECK(r == -ENOMEM, "memlock: the kernel refuses the same mapping: %s", strerror(-r));
+	if (r == 0)
+		vfio_container_unmap_dma(c, 64u << 20, 8u << 20);
+	return failures;
+}
+
+static void check_memlock(struct vfio_container *c)
+{
+	pid_t pid;
+	int status;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0)
+		_exit(check_memlock_child(c) ? 1 : 0);
+	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "memlock checks (in a child without CAP_IPC_LOCK)");
 }
 
 int main(int argc, char **argv)
@@ -247,6 +341,8 @@ int main(int argc, char **argv)
 
 	/* Teardown in reverse: unmap, BAR, device, group, container (reference counted). */
 	dm = iommu_dma_map_free(dm);
+	check_rollback(c);
+	check_memlock(c);
 	bm = vfio_bar_map_free(bm);
 	printf("%s: %d failure(s)\n", failures ? "FAILED" : "PASSED", failures);
 	return failures ? 1 : 0;
