@@ -373,6 +373,14 @@ static void advice(const struct vtd_status *s, char *buf, size_t len)
 			 cmdnote);
 }
 
+static bool has_identity_group(const struct vtd_status *s)
+{
+	for (size_t i = 0; i < s->ngroups; i++)
+		if (streq(s->groups[i].type, "identity"))
+			return true;
+	return false;
+}
+
 static const char *kind_name(enum vtd_iommu_kind k)
 {
 	switch (k) {
@@ -495,6 +503,10 @@ static int run_iommu(int argc, char **argv, const struct verb_ctx *ctx)
 	} else if (!on) {
 		advice(s, adv, sizeof(adv));
 		status = EXIT_FAIL;
+	} else if (has_identity_group(s)) {
+		snprintf(note, sizeof(note),
+			 "identity default domains (iommu=pt or passthrough): DMA of devices on host drivers is not "
+			 "translated; devices handed to VFIO are still isolated");
 	}
 	r = build(s, *note ? note : NULL, *adv ? adv : NULL, &root);
 	if (r < 0)
@@ -514,8 +526,9 @@ static int run_iommu(int argc, char **argv, const struct verb_ctx *ctx)
 	return status;
 }
 
-PTCTL_VERB(iommu, .name = "iommu", .synopsis = "", .summary = "show whether DMA remapping is on and what the VT-d units can do",
-	   .flags = VERB_JSON, .run = run_iommu,
+PTCTL_VERB(iommu, .name = "iommu", .synopsis = "",
+	   .summary = "show whether DMA remapping is on and what the VT-d units can do", .flags = VERB_JSON,
+	   .run = run_iommu,
 	   .help =
 "DESCRIPTION\n"
 "    Reports whether the kernel remaps DMA through an IOMMU (VT-d units registered under\n"
@@ -542,7 +555,8 @@ PTCTL_VERB(iommu, .name = "iommu", .synopsis = "", .summary = "show whether DMA 
 "    iommu_groups           number of groups; default_domain_types: their domain types (DMA,\n"
 "                           DMA-FQ, identity for iommu=pt, ...)\n"
 "    other_iommus           /sys/class/iommu entries that are neither dmar* nor ivhd*\n"
-"    note, advice           what is not decoded; why DMA remapping is off and what to do\n"
+"    note, advice           what is not decoded or not translated; why DMA remapping is off\n"
+"                           and what to do\n"
 "    interrupt_remapping    in_use, remapped_irqs, source, firmware_flag (DMAR INTR_REMAP),\n"
 "                           units_support (every unit's ecap.IR), x2apic_support (ecap.EIM),\n"
 "                           x2apic_opt_out (DMAR flag), posted_interrupts (cap.PI),\n"

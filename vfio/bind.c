@@ -393,6 +393,19 @@ static int refuse_in_use(struct op *op, const struct vfio_pci_dev *d)
 	return 0;
 }
 
+/* vfio-pci refuses a physical function whose VFs are enabled (seen: "Cannot bind to PF with
+ * SR-IOV enabled", -EBUSY), and some PF drivers destroy the VFs when unbound: say so first. */
+static int refuse_enabled_vfs(struct op *op, const struct vfio_pci_dev *d)
+{
+	if (op->o->force || d->sriov_num_vfs <= 0 || !vfio_pci_is_vfio_driver(op->target))
+		return 0;
+	snprintf(op->res->object, sizeof(op->res->object), "%s", d->name);
+	return fail(op->res, VFIO_BIND_REFUSED,
+		    "SR-IOV is enabled (%d VFs): %s does not take a physical function with VFs, and unbinding "
+		    "%s may destroy them (set sriov_numvfs to 0 first, or --force)",
+		    d->sriov_num_vfs, op->target, d->driver ? d->driver : "it");
+}
+
 /* Which devices move: the device, and with --group the group's other blocking endpoints. */
 static int bind_targets(struct op *op, const struct vfio_pci_dev *d, char ***ret)
 {
@@ -505,6 +518,8 @@ static int bind_locked(struct op *op, const struct vfio_pci_dev *d)
 		if (pci_addr_parse(*t, &a) < 0 || (r = vfio_pci_dev_read(&a, &m)) < 0)
 			return fail(op->res, VFIO_BIND_FAILED, "cannot read %s: %s", *t, strerror(r < 0 ? -r : EINVAL));
 		r = refuse_in_use(op, m);
+		if (r >= 0)
+			r = refuse_enabled_vfs(op, m);
 		vfio_pci_dev_free(m);
 		if (r < 0)
 			return r;

@@ -300,6 +300,21 @@ static void test_refusals(void **s)
 	assert_int_equal(fakesys_n_writes(fs), 0);
 }
 
+static void test_pf_with_vfs_refused(void **s)
+{
+	struct vfio_bind_result res;
+	(void)s;
+
+	assert_int_equal(do_bind("01:00.0", (struct vfio_bind_opts){ 0 }, &res), -EPERM);
+	vfio_bind_result_clear(&res);
+	assert_int_equal(root_write("/sys/class/net/enp1s0/flags", "0x1002"), 0);
+	assert_int_equal(do_bind("01:00.0", (struct vfio_bind_opts){ 0 }, &res), -EPERM);
+	assert_non_null(strstr(res.reason, "SR-IOV is enabled (2 VFs)"));
+	vfio_bind_result_clear(&res);
+	assert_int_equal(fakesys_n_writes(fs), 1); /* only the flags write above */
+	assert_driver("0000:01:00.0", "igb");
+}
+
 static void test_no_iommu_refused(void **s)
 {
 	struct vfio_bind_result res;
@@ -404,7 +419,7 @@ int main(void)
 		T(test_bind_release_e1000e),	  T(test_bind_release_unbound),	  T(test_group_refused_then_bound),
 		T(test_in_use_refused_then_forced), T(test_rollback_group_half_way), T(test_rollback_probe_fails),
 		T(test_rollback_override_write),  T(test_stranded_reported),	  T(test_dry_run_changes_nothing),
-		T(test_refusals),		  T(test_no_iommu_refused),	  T(test_lock_held),
+		T(test_refusals),		  T(test_no_iommu_refused),	  T(test_pf_with_vfs_refused),	  T(test_lock_held),
 		T(test_modprobe),		  T(test_release_binds_original_directly),
 		T(test_release_failure_keeps_vfio),
 	};

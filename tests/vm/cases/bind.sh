@@ -15,6 +15,8 @@ round_trip() {
 	grp=$(group_of "$a")
 	step ptctl bind "$a" || fail "ptctl bind $a exited $?"
 	expect_eq "$(driver_of "$a")" vfio-pci "$a driver after bind"
+	expect_eq "$(sed -n "s/^original_driver=//p" "/run/ptctl/devices/$a" 2>/dev/null)" "$orig" \
+		"original driver recorded under /run/ptctl"
 	[ -c "/dev/vfio/$grp" ] || fail "/dev/vfio/$grp missing after binding $a"
 	RIG_QUIET=1 run ptctl show --json "$a"
 	expect_eq "$(jq -r .driver <<<"$out")" vfio-pci "ptctl show: driver after bind"
@@ -23,6 +25,7 @@ round_trip() {
 	expect_eq "$(driver_of "$a")" "$orig" "$a driver after release"
 	expect_eq "$(override_of "$a")" "(null)" "$a driver_override after release"
 	[ ! -e "/dev/vfio/$grp" ] || fail "/dev/vfio/$grp still present after release"
+	[ ! -e "/run/ptctl/devices/$a" ] || fail "the record of $a outlived its release"
 }
 
 # Bad input: exit 2, one line naming the object, nothing changed.
