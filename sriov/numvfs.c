@@ -117,6 +117,12 @@ static int wait_vfs(struct change *c, struct udev_monitor *mon, unsigned want, b
 		n = want ? count_ready(c->dir, want, need_group) : count_links(c->dir);
 		*present = n;
 		if (want ? n == want : n == 0) {
+			/* Count what the monitor got meanwhile: shows in debug output that events arrive. */
+			struct udev_device *d;
+			while (mon && (d = udev_monitor_receive_device(mon))) {
+				events++;
+				udev_device_unref(d);
+			}
 			log_debug("%s: %u VFs ready after %lld ms (%u uevents)", c->dir, want, (long long)el, events);
 			return 0;
 		}
