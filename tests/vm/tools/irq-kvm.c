@@ -131,6 +131,16 @@ static void measure(const char *what, struct test_vm *vm, unsigned vector, struc
 	       us[n / 2], us[n - 1], n);
 }
 
+/* Raise and acknowledge edu's INTx with time for the host to take it; the host count after. */
+static int64_t intx_pulse(const struct pci_addr *addr)
+{
+	edu_write(EDU_IRQ_RAISE, 1);
+	usleep(200 * 1000);
+	edu_write(EDU_IRQ_ACK, 1);
+	usleep(50 * 1000);
+	return host_count(addr, IRQ_HOST_INTX, false);
+}
+
 /* INTx, level-triggered: VFIO masks the line when it fires and signals the trigger eventfd; a
  * resampling irqfd holds the IOAPIC pin asserted until the guest's EOI, then signals the resample
  * eventfd, which VFIO takes as "unmask". No guest code runs here, so the test plays KVM's part at
@@ -146,7 +156,7 @@ static int intx(struct vfio_device *d, struct test_vm *vm, const struct pci_addr
 	struct kvm_irqchip chip = { .chip_id = KVM_IRQCHIP_IOAPIC };
 	const unsigned pin = 10, vector = 0x41;
 	int32_t rfd = resample;
-	int64_t c0, c1, c2, c3;
+	int64_t c0, c1, c2, c3, c4, c5, c6;
 	uint64_t one = 1;
 
 	CHECK(desc && desc->count == 1 && (desc->flags & VFIO_IRQ_INFO_MASKABLE), "INTx index: 1 maskable line");
@@ -201,6 +211,24 @@ static int intx(struct vfio_device *d, struct test_vm *vm, const struct pci_addr
 	edu_write(EDU_IRQ_ACK, 1);
 	c3 = host_count(addr, IRQ_HOST_INTX, true);
 	CHECK(c3 == c2 + 1, "resample eventfd unmasked the line (count %lld -> %lld)", (long long)c2, (long long)c3);
+
+	/* The ioctl forms: UNMASK (DATA_NONE), MASK (DATA_NONE), UNMASK (DATA_BOOL). */
+	MUST(irq_vfio_set(vfio_device_fd(d), &info,
+			  &(struct irq_vfio_req){ .op = IRQ_VFIO_UNMASK, .index = VFIO_PCI_INTX_IRQ_INDEX, .count = 1 }));
+	c4 = intx_pulse(addr);
+	CHECK(c4 == c3 + 1, "UNMASK ioctl: the next raise interrupts (count %lld -> %lld)", (long long)c3, (long long)c4);
+	MUST(irq_vfio_set(vfio_device_fd(d), &info,
+			  &(struct irq_vfio_req){ .op = IRQ_VFIO_UNMASK, .index = VFIO_PCI_INTX_IRQ_INDEX, .count = 1 }));
+	MUST(irq_vfio_set(vfio_device_fd(d), &info,
+			  &(struct irq_vfio_req){ .op = IRQ_VFIO_MASK, .index = VFIO_PCI_INTX_IRQ_INDEX, .count = 1 }));
+	c5 = intx_pulse(addr);
+	CHECK(c5 == c4, "MASK ioctl: the next raise does not (count %lld)", (long long)c5);
+	MUST(irq_vfio_set(vfio_device_fd(d), &info,
+			  &(struct irq_vfio_req){ .op = IRQ_VFIO_UNMASK, .index = VFIO_PCI_INTX_IRQ_INDEX, .count = 1,
+						  .bools = (uint8_t[]){ 1 } }));
+	c6 = intx_pulse(addr);
+	CHECK(c6 == c5 + 1, "UNMASK ioctl with DATA_BOOL: interrupts again (count %lld -> %lld)", (long long)c5,
+	      (long long)c6);
 
 	MUST(irq_irqfd_deassign(vm->vm, pin, irq_vectors_fd(trig, 0)));
 	MUST(irq_vfio_set(vfio_device_fd(d), &info,
