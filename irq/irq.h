@@ -99,8 +99,11 @@ static inline void irq_routes_freep(struct irq_routes **t)
 #define _cleanup_irq_routes_ _cleanup_(irq_routes_freep)
 
 unsigned irq_routes_limit(const struct irq_routes *t);
+int irq_routes_vm_fd(const struct irq_routes *t);
 /* Entries the next commit would hand the kernel (irqchip routes included). */
 size_t irq_routes_count(const struct irq_routes *t);
+/* Route changes not yet committed. A new table is clean: its first commit installs the irqchip
+ * routes (if asked) and nothing else. */
 bool irq_routes_dirty(const struct irq_routes *t);
 
 /* The lowest free GSI at or above IRQ_GSI_FIRST; -ENOSPC when the table is full. */
@@ -137,6 +140,13 @@ int irq_kvm_caps(int vm_fd, struct irq_kvm_caps *ret);
 int irq_irqfd_build(uint32_t gsi, int fd, int resample_fd, bool deassign, struct kvm_irqfd *ret);
 int irq_irqfd_assign(int vm_fd, uint32_t gsi, int fd, int resample_fd);
 int irq_irqfd_deassign(int vm_fd, uint32_t gsi, int fd);
+
+/* One vector into the guest in one step, as the VMM does when the guest enables an MSI/MSI-X
+ * vector: a fresh GSI, its MSI route committed, the vector's eventfd as that GSI's irqfd. All or
+ * nothing: on failure the table, the GSI and the kernel are as before. *ret_gsi names the binding. */
+int irq_kvm_route_msi(struct irq_routes *t, int fd, const struct irq_msi *msg, uint32_t *ret_gsi);
+/* The reverse: irqfd off, route removed and committed, GSI released. */
+int irq_kvm_unroute_msi(struct irq_routes *t, uint32_t gsi, int fd);
 
 /* ---- Host IRQs of a PCI device and their affinity ---- */
 

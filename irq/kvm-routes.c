@@ -25,7 +25,7 @@ struct irq_routes {
 	unsigned limit, flags;
 	uint64_t *gsi_used; /* limit bits */
 	struct route_list pending, committed;
-	bool dirty, ever_committed;
+	bool dirty; /* route changes since the last commit (or since creation) */
 };
 
 static bool gsi_test(const struct irq_routes *t, uint32_t gsi)
@@ -113,8 +113,6 @@ int irq_routes_new(int vm_fd, unsigned max, unsigned flags, struct irq_routes **
 	t->vm_fd = vm_fd;
 	t->limit = limit;
 	t->flags = flags;
-	/* Until the first commit the kernel's table is unknown to us: treat it as different. */
-	t->dirty = true;
 	log_debug("routing table: limit %u, irqchip routes %s", limit, flags & IRQ_ROUTES_IRQCHIP ? "kept" : "none");
 	*ret = t;
 	return 0;
@@ -134,6 +132,11 @@ struct irq_routes *irq_routes_free(struct irq_routes *t)
 unsigned irq_routes_limit(const struct irq_routes *t)
 {
 	return t->limit;
+}
+
+int irq_routes_vm_fd(const struct irq_routes *t)
+{
+	return t->vm_fd;
 }
 
 size_t irq_routes_count(const struct irq_routes *t)
@@ -312,7 +315,6 @@ int irq_routes_commit(struct irq_routes *t)
 	if (ret < 0)
 		return ret; /* the kernel has the table; the object merely stays dirty */
 	t->dirty = false;
-	t->ever_committed = true;
 	log_debug("KVM_SET_GSI_ROUTING: %u entries", r->nr);
 	return 0;
 }
@@ -325,7 +327,7 @@ void irq_routes_rollback(struct irq_routes *t)
 		return;
 	for (size_t i = 0; i < t->pending.n; i++)
 		gsi_mark(t, t->pending.v[i].gsi, true);
-	t->dirty = !t->ever_committed;
+	t->dirty = false;
 }
 
 int irq_msi_x86(uint32_t apic_id, unsigned vector, struct irq_msi *ret)

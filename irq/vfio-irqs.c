@@ -85,6 +85,10 @@ int irq_vfio_build(const struct irq_vfio_req *req, const struct vfio_irq_info *i
 		return r;
 	}
 	if (req->op == IRQ_VFIO_DISABLE) {
+		/* The kernel checks start < the index's count even here: an index the device
+		 * lacks cannot be disabled either. */
+		if (info->count == 0)
+			return -EINVAL;
 		start = 0;
 		count = 0;
 	} else if (count == 0 || start >= info->count || count > info->count - start) {

@@ -137,7 +137,9 @@ static int run_affinity(int argc, char **argv, const struct verb_ctx *ctx)
 			log_error("%s: IRQ %u: cannot set its affinity to %s: %s%s; the IRQs already moved were "
 				  "restored",
 				  name, v[failed].irq, cpus, strerror(-r),
-				  r == -EIO ? " (a managed IRQ: its driver's kernel code owns the affinity)" : "");
+				  r == -EIO	 ? " (a managed IRQ: its driver's kernel code owns the affinity)"
+				  : r == -ENOENT ? " (it has no handler yet: bring the device's driver or VM up first)"
+						 : "");
 			irq_host_list_free(v, n);
 			return EXIT_FAIL;
 		}

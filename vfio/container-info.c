@@ -1,5 +1,7 @@
 /* container-info.c: the pure side of the container: the capability chain walker, the type1
  * IOMMU info (IOVA ranges, DMA entries, migration) and the MAP/UNMAP_DMA arguments. No I/O. */
+#include <inttypes.h>
+
 #include "util/log.h"
 #include "vfio/vfio.h"
 
@@ -12,56 +14,64 @@ int vfio_caps_walk(const void *buf, size_t len, size_t fixed_size, uint32_t firs
 	if (first == 0)
 		return 0;
 	while (off != 0) {
-		const struct vfio_info_cap_header *h;
+		struct vfio_info_cap_header h;
 		size_t end;
 
-		/* Offsets are relative to the start of the info struct; the kernel aligns each cap
-		 * to 8 bytes and appends them in order, so a next pointer that does not move past
-		 * the current header is corrupt (and would loop). */
-		if (off < fixed_size || off % 8 != 0 || off > len || len - off < sizeof(*h)) {
+		/* Offsets are relative to the start of the info struct and caps are appended in
+		 * order, so a next pointer that does not move past the current header is corrupt
+		 * (and would loop). Kernels before 6.5 pack caps at 4-byte offsets (a 12-byte DMA
+		 * avail cap puts the next one off 8-byte alignment), so every read is a copy. */
+		if (off < fixed_size || off % 4 != 0 || off > len || len - off < sizeof(h)) {
 			log_debug("capability at offset %zu outside [%zu, %zu)", off, fixed_size, len);
 			return -EBADMSG;
 		}
-		h = (const void *)(p + off);
-		if (h->next != 0 && h->next < off + sizeof(*h)) {
-			log_debug("capability %u at %zu points back to %u", h->id, off, h->next);
+		memcpy(&h, p + off, sizeof(h));
+		if (h.next != 0 && h.next < off + sizeof(h)) {
+			log_debug("capability %u at %zu points back to %u", h.id, off, h.next);
 			return -EBADMSG;
 		}
-		end = h->next ? h->next : len;
+		end = h.next ? h.next : len;
 		if (end > len) {
-			log_debug("capability %u at %zu: next %zu past argsz %zu", h->id, off, end, len);
+			log_debug("capability %u at %zu: next %zu past argsz %zu", h.id, off, end, len);
 			return -EBADMSG;
 		}
 		if (fn) {
-			int r = fn(h, end - off, userdata);
+			int r = fn((const void *)(p + off), end - off, userdata);
 			if (r < 0)
 				return r;
 		}
-		off = h->next;
+		off = h.next;
 	}
 	return 0;
 }
 
-static int spans_from_cap(const struct vfio_iommu_type1_info_cap_iova_range *c, size_t cap_len,
-			  struct vfio_iommu_limits *l)
+static int spans_from_cap(const uint8_t *p, size_t cap_len, struct vfio_iommu_limits *l)
 {
+	struct vfio_iommu_type1_info_cap_iova_range c;
+	const uint8_t *ranges = p + sizeof(c);
 	size_t need;
 	struct vfio_iova_span *spans;
 
-	if (cap_len < sizeof(*c))
+	if (cap_len < sizeof(c))
 		return -EBADMSG;
-	if (c->nr_iovas > (cap_len - sizeof(*c)) / sizeof(c->iova_ranges[0]))
+	memcpy(&c, p, sizeof(c));
+	if (c.nr_iovas > (cap_len - sizeof(c)) / sizeof(struct vfio_iova_range)) {
+		log_debug("IOVA range capability: %u ranges do not fit its %zu bytes", c.nr_iovas, cap_len);
 		return -EBADMSG;
-	need = c->nr_iovas;
+	}
+	need = c.nr_iovas;
 	spans = calloc(need ? need : 1, sizeof(*spans));
 	if (!spans)
 		return -ENOMEM;
 	for (size_t i = 0; i < need; i++) {
+		struct vfio_iova_range rg;
 		uint64_t s, e;
-		memcpy(&s, &c->iova_ranges[i].start, sizeof(s));
-		memcpy(&e, &c->iova_ranges[i].end, sizeof(e));
+		memcpy(&rg, ranges + i * sizeof(rg), sizeof(rg));
+		s = rg.start;
+		e = rg.end;
 		/* Consumers rely on sorted, disjoint spans to find gaps: refuse anything else. */
 		if (s > e || (i > 0 && s <= spans[i - 1].last)) {
+			log_debug("IOVA range %zu 0x%" PRIx64 "-0x%" PRIx64 " is empty, unsorted or overlapping", i, s, e);
 			free(spans);
 			return -EBADMSG;
 		}
@@ -78,29 +88,38 @@ static int iommu_cap(const struct vfio_info_cap_header *h, size_t cap_len, void 
 {
 	struct vfio_iommu_limits *l = userdata;
 
-	switch (h->id) {
+	struct vfio_info_cap_header hd;
+
+	memcpy(&hd, h, sizeof(hd));
+	switch (hd.id) {
 	case VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE:
-		return spans_from_cap((const void *)h, cap_len, l);
+		return spans_from_cap((const uint8_t *)h, cap_len, l);
 	case VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL: {
-		const struct vfio_iommu_type1_info_dma_avail *c = (const void *)h;
-		if (cap_len < sizeof(*c))
+		struct vfio_iommu_type1_info_dma_avail c;
+		if (cap_len < sizeof(c)) {
+			log_debug("DMA avail capability: %zu bytes", cap_len);
 			return -EBADMSG;
+		}
+		memcpy(&c, h, sizeof(c));
 		l->has_dma_avail = true;
-		l->dma_avail = c->avail;
+		l->dma_avail = c.avail;
 		return 0;
 	}
 	case VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION: {
-		const struct vfio_iommu_type1_info_cap_migration *c = (const void *)h;
-		if (cap_len < sizeof(*c))
+		struct vfio_iommu_type1_info_cap_migration c;
+		if (cap_len < sizeof(c)) {
+			log_debug("migration capability: %zu bytes", cap_len);
 			return -EBADMSG;
+		}
+		memcpy(&c, h, sizeof(c));
 		l->has_migration = true;
-		l->migration_flags = c->flags;
-		l->migration_pgsize_bitmap = c->pgsize_bitmap;
-		l->migration_max_dirty_bitmap_size = c->max_dirty_bitmap_size;
+		l->migration_flags = c.flags;
+		l->migration_pgsize_bitmap = c.pgsize_bitmap;
+		l->migration_max_dirty_bitmap_size = c.max_dirty_bitmap_size;
 		return 0;
 	}
 	default:
-		log_debug("IOMMU info capability %u v%u ignored", h->id, h->version);
+		log_debug("IOMMU info capability %u v%u ignored", hd.id, hd.version);
 		return 0;
 	}
 }

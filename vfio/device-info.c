@@ -3,22 +3,26 @@
 #include "util/log.h"
 #include "vfio/vfio.h"
 
-static int sparse_from_cap(const struct vfio_region_info_cap_sparse_mmap *c, size_t cap_len,
-			   struct vfio_region_desc *rd)
+/* Caps may sit at 4-byte offsets (kernels before 6.5): every read is a copy. */
+static int sparse_from_cap(const uint8_t *p, size_t cap_len, struct vfio_region_desc *rd)
 {
+	struct vfio_region_info_cap_sparse_mmap c;
 	struct vfio_mmap_area *areas;
 
-	if (cap_len < sizeof(*c))
+	if (cap_len < sizeof(c))
 		return -EBADMSG;
-	if (c->nr_areas > (cap_len - sizeof(*c)) / sizeof(c->areas[0]))
+	memcpy(&c, p, sizeof(c));
+	if (c.nr_areas > (cap_len - sizeof(c)) / sizeof(struct vfio_region_sparse_mmap_area))
 		return -EBADMSG;
-	areas = calloc(c->nr_areas ? c->nr_areas : 1, sizeof(*areas));
+	areas = calloc(c.nr_areas ? c.nr_areas : 1, sizeof(*areas));
 	if (!areas)
 		return -ENOMEM;
-	for (size_t i = 0; i < c->nr_areas; i++) {
+	for (size_t i = 0; i < c.nr_areas; i++) {
+		struct vfio_region_sparse_mmap_area a;
 		uint64_t off, size;
-		memcpy(&off, &c->areas[i].offset, sizeof(off));
-		memcpy(&size, &c->areas[i].size, sizeof(size));
+		memcpy(&a, p + sizeof(c) + i * sizeof(a), sizeof(a));
+		off = a.offset;
+		size = a.size;
 		/* An area outside the region would let an mmap reach past it. */
 		if (size > rd->size || off > rd->size - size) {
 			free(areas);
@@ -28,7 +32,7 @@ static int sparse_from_cap(const struct vfio_region_info_cap_sparse_mmap *c, siz
 	}
 	free(rd->sparse);
 	rd->sparse = areas;
-	rd->n_sparse = c->nr_areas;
+	rd->n_sparse = c.nr_areas;
 	rd->has_sparse = true;
 	return 0;
 }
@@ -37,23 +41,27 @@ static int region_cap(const struct vfio_info_cap_header *h, size_t cap_len, void
 {
 	struct vfio_region_desc *rd = userdata;
 
-	switch (h->id) {
+	struct vfio_info_cap_header hd;
+
+	memcpy(&hd, h, sizeof(hd));
+	switch (hd.id) {
 	case VFIO_REGION_INFO_CAP_SPARSE_MMAP:
-		return sparse_from_cap((const void *)h, cap_len, rd);
+		return sparse_from_cap((const uint8_t *)h, cap_len, rd);
 	case VFIO_REGION_INFO_CAP_TYPE: {
-		const struct vfio_region_info_cap_type *c = (const void *)h;
-		if (cap_len < sizeof(*c))
+		struct vfio_region_info_cap_type c;
+		if (cap_len < sizeof(c))
 			return -EBADMSG;
+		memcpy(&c, h, sizeof(c));
 		rd->has_type = true;
-		rd->type = c->type;
-		rd->subtype = c->subtype;
+		rd->type = c.type;
+		rd->subtype = c.subtype;
 		return 0;
 	}
 	case VFIO_REGION_INFO_CAP_MSIX_MAPPABLE:
 		rd->msix_mappable = true;
 		return 0;
 	default:
-		log_debug("region %u: capability %u v%u ignored", rd->index, h->id, h->version);
+		log_debug("region %u: capability %u v%u ignored", rd->index, hd.id, hd.version);
 		return 0;
 	}
 }

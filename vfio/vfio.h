@@ -83,7 +83,9 @@ int vfio_pci_dev_to_json(const struct vfio_pci_dev *d, const struct vfio_group_i
  * driver_override -> unbind -> drivers_probe, then verify the driver link; with .group every
  * endpoint of the IOMMU group is moved. release: clear driver_override, unbind, restore the
  * recorded driver (or the kernel's default match), verify, forget the record. Every step's undo
- * is known before the step runs; a failure part-way rolls back what was done. */
+ * is known before the step runs; a failure part-way rolls back what was done. The record is
+ * "original_driver=NAME\noriginal_override=NAME\ndriver=NAME\n" (empty value: none). Under a
+ * fake root (PTCTL_ROOT) a missing driver is loaded only through $PTCTL_MODPROBE. */
 struct vfio_bind_opts {
 	const char *driver; /* NULL: vfio-pci */
 	bool group;         /* bind every endpoint of a non-viable group too */
@@ -91,6 +93,7 @@ struct vfio_bind_opts {
 	bool dry_run;       /* plan only: steps are listed, nothing runs */
 	bool locked;        /* the caller holds state_lock() already */
 	int timeout_ms;     /* how long to wait for the kernel to bind (0: 3000) */
+	int lock_timeout_ms; /* how long to wait for another ptctl's lock (0: 10000) */
 };
 
 struct vfio_bind_step {
@@ -270,8 +273,8 @@ struct vfio_bar_map *vfio_bar_map_free(struct vfio_bar_map *m);
 
 /* Pure parsers behind the objects (exposed for tests; 'len' is the argsz the kernel filled). */
 /* Walks a capability chain starting at 'first' (0: none). Caps must lie after the fixed header
- * (fixed_size), inside len, 8-byte aligned, each next offset beyond the previous cap's header
- * (so no loops). fn gets each cap and the bytes it may span (to the next cap or len); a
+ * (fixed_size), inside len, 4-byte aligned (kernels before 6.5 do not align to 8), each next
+ * offset beyond the previous cap's header (so no loops); fn must copy, not cast, what it reads. fn gets each cap and the bytes it may span (to the next cap or len); a
  * negative return stops the walk with that value. -EBADMSG for a malformed chain. */
 typedef int (*vfio_cap_fn)(const struct vfio_info_cap_header *cap, size_t cap_len, void *userdata);
 int vfio_caps_walk(const void *buf, size_t len, size_t fixed_size, uint32_t first, vfio_cap_fn fn,

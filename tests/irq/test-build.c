@@ -141,6 +141,7 @@ static void test_vfio_errors(void **s)
 	    .count = UINT32_MAX);
 	BAD(-EINVAL, &msix, .op = IRQ_VFIO_TRIGGER, .index = VFIO_PCI_MSIX_IRQ_INDEX, .count = 0, .fds = fds);
 	BAD(-EINVAL, &none, .op = IRQ_VFIO_TRIGGER, .index = VFIO_PCI_MSIX_IRQ_INDEX, .count = 1, .fds = fds);
+	BAD(-EINVAL, &none, .op = IRQ_VFIO_DISABLE, .index = VFIO_PCI_MSIX_IRQ_INDEX);
 	/* Info for another index than the request's. */
 	BAD(-EINVAL, &msi, .op = IRQ_VFIO_TRIGGER, .index = VFIO_PCI_MSIX_IRQ_INDEX, .count = 1, .fds = fds);
 	BAD(-EINVAL, NULL, .op = IRQ_VFIO_DISABLE, .index = VFIO_PCI_MSIX_IRQ_INDEX);
@@ -194,6 +195,7 @@ static void test_routes_bookkeeping(void **s)
 	assert_int_equal(irq_routes_new(-1, 64, IRQ_ROUTES_IRQCHIP, &t), 0);
 	assert_int_equal(irq_routes_limit(t), 64);
 	assert_int_equal(irq_routes_count(t), 40); /* 16 PIC + 24 IOAPIC entries */
+	assert_false(irq_routes_dirty(t));
 
 	assert_int_equal(irq_msi_x86(0, 0x31, &m1), 0);
 	assert_int_equal(irq_msi_x86(1, 0x32, &m2), 0);
@@ -242,6 +244,7 @@ static void test_routes_bookkeeping(void **s)
 	/* Commit needs a VM; without one it fails and changes nothing. */
 	assert_true(irq_routes_dirty(t));
 	assert_int_equal(irq_routes_commit(t), -EBADF);
+	assert_int_equal(irq_kvm_route_msi(t, 0, &m1, &b), -EBUSY); /* pending changes: not mixed in */
 	assert_true(irq_routes_dirty(t));
 
 	/* Releasing a GSI drops its route and makes it the next one handed out. */
@@ -253,10 +256,10 @@ static void test_routes_bookkeeping(void **s)
 	assert_int_equal(irq_routes_alloc_gsi(t, &a), 0);
 	assert_int_equal(a, 24);
 
-	/* Rollback before any commit: back to an empty MSI table. */
+	/* Rollback before any commit: back to an empty MSI table, clean. */
 	irq_routes_rollback(t);
 	assert_int_equal(irq_routes_count(t), 40);
-	assert_true(irq_routes_dirty(t));
+	assert_false(irq_routes_dirty(t));
 }
 
 static void test_routes_limit(void **s)

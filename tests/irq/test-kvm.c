@@ -224,6 +224,46 @@ static void test_no_irqchip(void **state)
 	test_vm_close(&bare);
 }
 
+/* The one-step binding a VMM uses per vector, and its all-or-nothing failure. */
+static void test_route_unroute(void **state)
+{
+	struct fixture *f = *state;
+	_cleanup_close_ int other = irq_eventfd_new();
+	struct irq_msi m;
+	uint32_t gsi, gsi2, next;
+	uint64_t n = 0;
+
+	REQUIRE_KVM();
+	assert_int_equal(irq_msi_x86(0, 0x61, &m), 0);
+	assert_int_equal(irq_kvm_route_msi(f->routes, f->efd, &m, &gsi), 0);
+	assert_false(irq_routes_dirty(f->routes));
+	signal_fd(f->efd);
+	assert_int_equal(lapic_wait_irr(&f->vm, 0x61, 1000), 1);
+
+	/* The same eventfd again: KVM says EBUSY at the last step; the route and GSI are undone. */
+	assert_int_equal(irq_kvm_route_msi(f->routes, f->efd, &m, &gsi2), -EBUSY);
+	assert_int_equal(irq_routes_count(f->routes), 41);
+	assert_false(irq_routes_dirty(f->routes));
+	assert_int_equal(irq_routes_alloc_gsi(f->routes, &next), 0);
+	assert_int_equal(next, gsi + 1);
+	assert_int_equal(irq_routes_release_gsi(f->routes, next), 0);
+
+	/* Unroute: the guest sees nothing more and the eventfd is ours again. */
+	assert_int_equal(lapic_reset_pending(&f->vm), 0);
+	assert_int_equal(irq_kvm_unroute_msi(f->routes, gsi, f->efd), 0);
+	assert_int_equal(irq_routes_count(f->routes), 40);
+	signal_fd(f->efd);
+	assert_int_equal(lapic_wait_irr(&f->vm, 0x61, 200), 0);
+	assert_int_equal(read(f->efd, &n, sizeof(n)), sizeof(n));
+	assert_int_equal(n, 1);
+	/* Unrouting what is not routed fails and changes nothing: `other` never becomes an irqfd. */
+	assert_int_equal(irq_kvm_unroute_msi(f->routes, gsi, other), -ENOENT);
+	assert_int_equal(irq_irqfd_assign(f->vm.vm, IRQ_GSI_FIRST + 5, other, -1), 0);
+	assert_int_equal(irq_irqfd_deassign(f->vm.vm, IRQ_GSI_FIRST + 5, other), 0);
+	assert_int_equal(irq_routes_alloc_gsi(f->routes, &next), 0);
+	assert_int_equal(next, gsi);
+}
+
 /* Bounds: the table stops at the kernel's limit; a table asked for more is capped. */
 static void test_limit(void **state)
 {
@@ -253,6 +293,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_resample_irqchip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_table_without_irqchip_routes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_irqchip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_route_unroute, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_limit, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("irq-kvm", tests, NULL, NULL);

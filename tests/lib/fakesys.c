@@ -27,6 +27,11 @@ struct fake_driver {
 	unsigned faults;
 };
 
+struct fake_module {
+	char module[64], driver[64];
+	char *ids[4];
+};
+
 struct fake_dev {
 	char addr[32];
 	char path[PATH_MAX]; /* /sys/devices/pci0000:00/... */
@@ -46,6 +51,9 @@ struct fakesys {
 	size_t n_drivers;
 	struct fake_dev devs[MAX_DEVS];
 	size_t n_devs;
+	struct fake_module modules[MAX_DRIVERS];
+	size_t n_modules;
+	char modprobe[PATH_MAX];
 	struct fake_fail fails[MAX_FAILS];
 	size_t n_fails;
 	char **writes;
@@ -180,11 +188,23 @@ static int rm(struct fakesys *fs, const char *path)
 	return unlink(p) < 0 && errno != ENOENT ? -errno : 0;
 }
 
+int fakesys_add_driver(struct fakesys *fs, const char *name, const char *const *ids);
+
 static struct fake_driver *find_driver(struct fakesys *fs, const char *name)
 {
+	char p[PATH_MAX];
+
 	for (size_t i = 0; i < fs->n_drivers; i++)
 		if (streq(fs->drivers[i].name, name))
 			return &fs->drivers[i];
+	/* A module's driver registers when the fake modprobe has made its directory. */
+	for (size_t i = 0; i < fs->n_modules; i++) {
+		struct fake_module *m = &fs->modules[i];
+		snprintf(p, sizeof(p), "%s/sys/bus/pci/drivers/%s", fs->dir, m->driver);
+		if (streq(m->driver, name) && access(p, F_OK) == 0 &&
+		    fakesys_add_driver(fs, m->driver, (const char *const *)m->ids) >= 0)
+			return &fs->drivers[fs->n_drivers - 1];
+	}
 	return NULL;
 }
 
@@ -306,6 +326,8 @@ static int model_write(const char *path, const char *value, void *userdata)
 			return fs->fails[i].err;
 	}
 	snprintf(addr, sizeof(addr), "%.*s", (int)strcspn(value, "\n"), value);
+	for (size_t i = 0; i < fs->n_modules; i++)
+		find_driver(fs, fs->modules[i].driver); /* registers what the fake modprobe loaded */
 
 	if (sscanf(path, "/sys/bus/pci/devices/%63[^/]/driver_overrid%1[e]", addr, drvname) == 2) {
 		char p[PATH_MAX];
@@ -464,6 +486,9 @@ void fakesys_free(struct fakesys *fs)
 	}
 	for (size_t i = 0; i < fs->n_drivers; i++)
 		strv_free(fs->drivers[i].ids);
+	for (size_t i = 0; i < fs->n_modules; i++)
+		for (size_t j = 0; j < ARRAY_SIZE(fs->modules[i].ids); j++)
+			free(fs->modules[i].ids[j]);
 	strv_free(fs->writes);
 	free(fs);
 }
@@ -480,8 +505,9 @@ int fakesys_add_driver(struct fakesys *fs, const char *name, const char *const *
 	size_t n = 0;
 	int r;
 
-	if (find_driver(fs, name))
-		return -EEXIST;
+	for (size_t i = 0; i < fs->n_drivers; i++)
+		if (streq(fs->drivers[i].name, name))
+			return -EEXIST;
 	if (fs->n_drivers == MAX_DRIVERS)
 		return -ENOSPC;
 	drv = &fs->drivers[fs->n_drivers++];
@@ -854,4 +880,40 @@ int fakesys_add_sample_host(struct fakesys *fs, bool iommu)
 	    (r = fakesys_add_block(fs, "0000:03:00.0", "nvme0n1", "nvme0n1p1", "259:1")) < 0)
 		return r;
 	return fakesys_add_mount(fs, "259:1", "/srv");
+}
+
+int fakesys_add_module(struct fakesys *fs, const char *module, const char *driver, const char *const *ids)
+{
+	struct fake_module *m;
+	char line[256];
+	int r;
+
+	if (fs->n_modules == MAX_DRIVERS)
+		return -ENOSPC;
+	m = &fs->modules[fs->n_modules++];
+	snprintf(m->module, sizeof(m->module), "%s", module);
+	snprintf(m->driver, sizeof(m->driver), "%s", driver);
+	for (size_t i = 0; ids && ids[i] && i + 1 < ARRAY_SIZE(m->ids); i++)
+		if (!(m->ids[i] = strdup(ids[i])))
+			return -ENOMEM;
+	snprintf(line, sizeof(line), "%s %s\n", module, driver);
+	if ((r = fakesys_append(fs, "/lib/fake-modules", line)) < 0)
+		return r;
+	char script[4 * PATH_MAX];
+	snprintf(script, sizeof(script),
+		 "#!/bin/sh\n"
+		 "# fakesys modprobe: registers the PCI driver of a module fakesys_add_module() declared.\n"
+		 "line=$(grep \"^$1 \" '%s/lib/fake-modules') || { echo \"modprobe: FATAL: Module $1 not found\" >&2; exit 1; }\n"
+		 "d='%s/sys/bus/pci/drivers/'\"${line#* }\"\n"
+		 "mkdir -p \"$d\" && for f in bind unbind new_id remove_id uevent; do : > \"$d/$f\"; done\n",
+		 fs->dir, fs->dir);
+	if ((r = fakesys_write(fs, "/sbin/modprobe", script)) < 0)
+		return r;
+	snprintf(fs->modprobe, sizeof(fs->modprobe), "%s/sbin/modprobe", fs->dir);
+	return chmod(fs->modprobe, 0755) < 0 ? -errno : 0;
+}
+
+const char *fakesys_modprobe_path(const struct fakesys *fs)
+{
+	return fs->modprobe;
 }

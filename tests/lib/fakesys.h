@@ -68,6 +68,10 @@ void fakesys_free(struct fakesys *fs);
 const char *fakesys_dir(const struct fakesys *fs);
 
 int fakesys_add_driver(struct fakesys *fs, const char *name, const char *const *ids);
+/* A driver that appears only when its module is loaded: fakesys_modprobe_path() is a modprobe
+ * script (point PTCTL_MODPROBE at it) that registers it; unknown modules make it exit 1. */
+int fakesys_add_module(struct fakesys *fs, const char *module, const char *driver, const char *const *ids);
+const char *fakesys_modprobe_path(const struct fakesys *fs);
 int fakesys_fault(struct fakesys *fs, const char *driver, unsigned faults); /* replaces the set */
 /* The nth (1-based) future write whose host path ends with suffix fails with err (< 0). */
 int fakesys_fail_write(struct fakesys *fs, const char *suffix, int nth, int err);

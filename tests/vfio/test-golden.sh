@@ -46,5 +46,28 @@ check show-noiommu.txt noiommu 0 show 0000:02:00.0
 check show-bad-address.txt iommu 2 show 0000:01:00
 check show-no-device.txt iommu 2 show 0000:09:00.0
 
+check bind-dry-run-group.txt iommu 0 bind 00:1f.3 --group --dry-run
+check bind-dry-run.json iommu 0 --json bind 0000:02:00.0 --dry-run
+check release-dry-run.txt iommu 0 release 0000:01:10.2 --dry-run
+check bind-not-viable.txt iommu 1 bind 0000:00:1f.3
+check bind-in-use.txt iommu 1 bind 0000:03:00.0 --group
+check bind-bridge.txt iommu 1 bind 0000:00:1c.0
+check bind-noiommu.txt noiommu 1 bind 0000:02:00.0
+check bind-no-device.txt iommu 2 bind 0000:0a:00.0
+check bind-bad-address.txt iommu 2 bind 3:0.0.0
+check bind-unknown-driver.txt iommu 2 bind 0000:00:05.0 --driver no-such-driver
+check release-not-bound.txt iommu 1 release 0000:02:00.0
+check bind-usage.txt iommu 2 bind
+# Refusals and plans change nothing: no record, no driver moved.
+if [ -e "$tmp/iommu/run/ptctl/devices" ] && [ -n "$(ls "$tmp/iommu/run/ptctl/devices")" ]; then
+	echo "FAIL: a refused or dry-run bind left records in /run/ptctl/devices"
+	fail=1
+fi
+if [ "$(basename "$(readlink "$tmp/iommu/sys/bus/pci/devices/0000:00:1f.3/driver")")" != i801_smbus ] ||
+	[ "$(cat "$tmp/iommu/sys/bus/pci/devices/0000:02:00.0/driver_override")" != "(null)" ]; then
+	echo "FAIL: a refused or dry-run bind changed a driver or driver_override"
+	fail=1
+fi
+
 [ "$fail" = 0 ] && echo "test-golden: all outputs match"
 exit $fail

@@ -130,7 +130,7 @@ static void test_hostile_chains(void **s)
 	expect_bad(&b, b.len);
 
 	iommu_reply(&b);
-	((struct vfio_iommu_type1_info *)b.b)->cap_offset = 28; /* misaligned */
+	((struct vfio_iommu_type1_info *)b.b)->cap_offset = 26; /* not even 4-byte aligned */
 	expect_bad(&b, b.len);
 
 	iommu_reply(&b);
@@ -159,6 +159,42 @@ static void test_hostile_chains(void **s)
 		r[0].end = 0x1000; /* start > end */
 		expect_bad(&b, b.len);
 	}
+}
+
+/* Kernels before 6.5 pack caps without 8-byte alignment: a 12-byte DMA avail cap puts the next
+ * one at a 4-byte offset (seen on 6.1: migration at 24, DMA avail at 56, IOVA ranges at 68). */
+static void test_packed_chain(void **s)
+{
+	struct buf b;
+	struct vfio_iommu_limits l;
+	struct vfio_iommu_type1_info info = {
+		.flags = VFIO_IOMMU_INFO_PGSIZES | VFIO_IOMMU_INFO_CAPS, .iova_pgsizes = 0x40201000, .cap_offset = 24,
+	};
+	struct vfio_iommu_type1_info_cap_migration mi = {
+		.header = { .id = VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION, .version = 1, .next = 56 },
+		.pgsize_bitmap = 0x1000, .max_dirty_bitmap_size = 0x12345678abcull,
+	};
+	struct vfio_iommu_type1_info_dma_avail da = {
+		.header = { .id = VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, .version = 1, .next = 68 }, .avail = 65000,
+	};
+	struct vfio_iommu_type1_info_cap_iova_range ir = {
+		.header = { .id = VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE, .version = 1, .next = 0 }, .nr_iovas = 2,
+	};
+	struct vfio_iova_range r[2] = { { 0, 0xfedfffff }, { 0xfef00000, 0x7fffffffffull } };
+	(void)s;
+
+	memset(&b, 0, sizeof(b));
+	put(&b, 0, &info, sizeof(info));
+	put(&b, 24, &mi, sizeof(mi));
+	put(&b, 56, &da, 12);
+	put(&b, 68, &ir, sizeof(ir));
+	put(&b, 68 + sizeof(ir), r, sizeof(r));
+	assert_int_equal(vfio_iommu_limits_parse(b.b, b.len, &l), 0);
+	assert_int_equal(l.dma_avail, 65000);
+	assert_int_equal(l.migration_max_dirty_bitmap_size, 0x12345678abcull);
+	assert_int_equal(l.n_iova_spans, 2);
+	assert_int_equal(l.iova_spans[1].last, 0x7fffffffffull);
+	vfio_iommu_limits_done(&l);
 }
 
 static int count_cap(const struct vfio_info_cap_header *h, size_t len, void *ud)
@@ -395,6 +431,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_iommu_limits), cmocka_unit_test(test_hostile_chains),
 		cmocka_unit_test(test_walk),         cmocka_unit_test(test_region),
+		cmocka_unit_test(test_packed_chain),
 		cmocka_unit_test(test_hot_reset),    cmocka_unit_test(test_dma_args),
 		cmocka_unit_test(test_open_errors),
 	};
