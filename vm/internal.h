@@ -168,6 +168,7 @@ struct vm {
 	/* Panic detection and the boot-time marker: rolling match state over console output. */
 	size_t panic_match, panic_end_match;
 	bool panicked, panic_ending;
+	struct timespec started;
 
 	atomic_int state;      /* 0 running, else 1 + enum vm_exit_reason */
 	int wake_fd;           /* eventfd: the main loop wakes when the state is set */
@@ -175,6 +176,9 @@ struct vm {
 	char *control_path;
 	bool loaded;           /* boot state set (kernel or raw payload) */
 	char error[160];       /* why the VMM gave up (VM_EXIT_ERROR), for the CLI */
+	/* Exit counts for `ptctl -v`: where a slow guest spends its trips to userspace. */
+	atomic_uint_fast64_t exits_io, exits_mmio, exits_other;
+	uint32_t *port_exits; /* 65536 counters or NULL */
 };
 
 /* Routes one guest access to the device registered for it; unclaimed reads see all ones. */

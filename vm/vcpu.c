@@ -155,6 +155,9 @@ static void handle_io(struct vm_vcpu *v)
 		vcpu_fail(v, "malformed I/O exit", off);
 		return;
 	}
+	atomic_fetch_add(&v->vm->exits_io, 1);
+	if (v->vm->port_exits)
+		__atomic_fetch_add(&v->vm->port_exits[run->io.port], 1, __ATOMIC_RELAXED);
 	for (unsigned i = 0; i < count; i++)
 		vm_io_dispatch(v->vm, false, run->io.port, (uint8_t *)run + off + (uint64_t)i * size, size,
 			       run->io.direction == KVM_EXIT_IO_OUT);
@@ -173,9 +176,11 @@ static void handle_exit(struct vm_vcpu *v)
 			vcpu_fail(v, "malformed MMIO exit", run->mmio.len);
 			break;
 		}
+		atomic_fetch_add(&v->vm->exits_mmio, 1);
 		vm_io_dispatch(v->vm, true, run->mmio.phys_addr, run->mmio.data, run->mmio.len, run->mmio.is_write);
 		break;
 	case KVM_EXIT_INTR:
+		atomic_fetch_add(&v->vm->exits_other, 1);
 		break;
 	case KVM_EXIT_SHUTDOWN:
 		log_debug("vcpu%u: shutdown (triple fault)", v->id);

@@ -243,6 +243,7 @@ struct vm *vm_free(struct vm *vm)
 			unlink(vm->control_path);
 	}
 	free(vm->control_path);
+	free(vm->port_exits);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)
@@ -420,6 +421,29 @@ int vm_load_raw(struct vm *vm, const void *code, size_t len)
 
 /* ---- Running ---- */
 
+static void log_exit_counts(struct vm *vm)
+{
+	struct timespec now;
+	double secs;
+
+	if (log_get_level() < 2)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	secs = (double)(now.tv_sec - vm->started.tv_sec) + (double)(now.tv_nsec - vm->started.tv_nsec) / 1e9;
+	log_debug("ran %.2f s; exits to the VMM: %" PRIu64 " port I/O, %" PRIu64 " MMIO, %" PRIu64 " interrupted",
+		  secs, (uint64_t)vm->exits_io, (uint64_t)vm->exits_mmio, (uint64_t)vm->exits_other);
+	for (unsigned n = 0; vm->port_exits && n < 8; n++) {
+		unsigned best = 0;
+		for (unsigned p = 1; p < 65536; p++)
+			if (vm->port_exits[p] > vm->port_exits[best])
+				best = p;
+		if (!vm->port_exits[best])
+			break;
+		log_debug("  port 0x%04x: %u exits", best, vm->port_exits[best]);
+		vm->port_exits[best] = 0;
+	}
+}
+
 /* Console input: kept when the UART's FIFO is full and retried shortly, so nothing typed is lost. */
 struct pending_input {
 	uint8_t buf[256];
@@ -440,6 +464,9 @@ int vm_run(struct vm *vm, enum vm_exit_reason *ret)
 
 	if (!vm->loaded)
 		return -ENOEXEC;
+	clock_gettime(CLOCK_MONOTONIC, &vm->started);
+	if (log_get_level() >= 2 && !vm->port_exits)
+		vm->port_exits = calloc(65536, sizeof(*vm->port_exits));
 	r = vm_vcpus_start(vm);
 	if (r < 0)
 		return r;
@@ -488,6 +515,7 @@ int vm_run(struct vm *vm, enum vm_exit_reason *ret)
 	}
 	vm_vcpus_kick(vm);
 	vm_vcpus_join(vm);
+	log_exit_counts(vm);
 	*ret = (enum vm_exit_reason)(atomic_load(&vm->state) - 1);
 	/* panic=N reboots after a panic: that reset is the panic's, not a reboot. */
 	if (*ret == VM_EXIT_REBOOT && vm->panicked)
