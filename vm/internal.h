@@ -17,11 +17,11 @@ static inline uint32_t get_le32(const uint8_t *p) { return get_le16(p) | (uint32
 static inline uint64_t get_le64(const uint8_t *p) { return get_le32(p) | (uint64_t)get_le32(p + 4) << 32; }
 
 /* ---- Guest RAM (memory.c) ---- */
-#define VM_MAX_RAM_REGIONS 2
+#define VM_MAX_RAM_REGIONS 16
+struct guestmem;
 struct vm_memory {
-	int fd;
-	void *base;      /* one host mapping of the whole memfd */
-	uint64_t size;   /* total RAM bytes */
+	struct guestmem *gm; /* iommu/'s guest memory map: the same object VFIO maps */
+	uint64_t size;       /* total RAM bytes */
 	uint64_t page_size;
 	struct vm_ram_region regions[VM_MAX_RAM_REGIONS];
 	size_t nregions;

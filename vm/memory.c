@@ -1,10 +1,11 @@
-/* memory.c: guest RAM: one memfd (hugetlb on request) mapped once, split into the regions below 3 GiB
- * and above 4 GiB, and the host-capacity checks that turn "too much memory" into a clear error. */
+/* memory.c: guest RAM for a VM: iommu's guestmem (one memfd, hugetlb on request, regions below 3 GiB
+ * and from 4 GiB) behind one function, and the host-capacity checks that make "too much" a clear error. */
 #include <inttypes.h>
 #include <linux/memfd.h>
 #include <sys/mman.h>
 
 #include "internal.h"
+#include "iommu/iommu.h"
 #include "util/log.h"
 #include "util/root.h"
 
@@ -41,10 +42,7 @@ void vm_memory_free(struct vm_memory *m)
 {
 	if (!m)
 		return;
-	if (m->base && m->base != MAP_FAILED)
-		munmap(m->base, m->size);
-	if (m->fd >= 0)
-		close(m->fd);
+	guestmem_free(m->gm);
 	free(m);
 }
 
@@ -53,56 +51,39 @@ static void vm_memory_freep(struct vm_memory **m)
 	vm_memory_free(*m);
 }
 
+/* The layout (RAM below 3 GiB, the rest from 4 GiB) and the memfd come from iommu's guestmem, so the
+ * same object maps into a VFIO container at IOVA = guest-physical. */
 int vm_memory_new(uint64_t size, uint64_t hugepage_size, struct vm_memory **ret)
 {
 	_cleanup_(vm_memory_freep) struct vm_memory *m = NULL;
-	unsigned flags = MFD_CLOEXEC;
-	uint64_t low;
+	struct guestmem_config cfg = { .size = size, .page_size = hugepage_size, .name = "ptctl-guest-ram" };
+	int r;
 
 	if (size < (16ull << 20) || size % SZ_2M)
 		return -EINVAL;
-	if (hugepage_size == SZ_2M)
-		flags |= MFD_HUGETLB | MFD_HUGE_2MB;
-	else if (hugepage_size == SZ_1G)
-		flags |= MFD_HUGETLB | MFD_HUGE_1GB;
-	else if (hugepage_size)
+	if (hugepage_size != 0 && hugepage_size != SZ_2M && hugepage_size != SZ_1G)
 		return -EINVAL;
 	if (hugepage_size && size % hugepage_size)
 		return -EINVAL;
-
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
-	m->fd = memfd_create("ptctl-guest-ram", flags);
-	if (m->fd < 0)
-		return negative_errno();
-	m->page_size = hugepage_size ? hugepage_size : (uint64_t)sysconf(_SC_PAGESIZE);
-	if (ftruncate(m->fd, (off_t)size) < 0)
-		return negative_errno();
-	/* MAP_NORESERVE for plain memfd: RAM is committed as the guest touches it. hugetlb reserves its
-	 * pages at mmap time, so a shortage shows here (ENOMEM) rather than as a SIGBUS later. */
-	m->base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | (hugepage_size ? 0 : MAP_NORESERVE),
-		       m->fd, 0);
-	if (m->base == MAP_FAILED) {
-		m->base = NULL;
-		return negative_errno();
-	}
+	r = guestmem_new(&cfg, &m->gm);
+	if (r < 0)
+		return r;
 	m->size = size;
-	if (!hugepage_size)
-		madvise(m->base, size, MADV_MERGEABLE); /* harmless if KSM is off */
-
-	low = size < VM_LOW_RAM_END ? size : VM_LOW_RAM_END;
-	m->regions[m->nregions++] = (struct vm_ram_region){
-		.gpa = 0, .size = low, .hva = m->base, .fd = m->fd, .fd_offset = 0,
-	};
-	if (size > low)
-		m->regions[m->nregions++] = (struct vm_ram_region){
-			.gpa = VM_HIGH_RAM_START,
-			.size = size - low,
-			.hva = (uint8_t *)m->base + low,
-			.fd = m->fd,
-			.fd_offset = low,
+	m->page_size = guestmem_page_size(m->gm);
+	m->nregions = guestmem_n_regions(m->gm);
+	if (m->nregions > VM_MAX_RAM_REGIONS)
+		return -E2BIG;
+	for (size_t i = 0; i < m->nregions; i++) {
+		const struct guestmem_region *g = guestmem_region(m->gm, i);
+		m->regions[i] = (struct vm_ram_region){
+			.gpa = g->gpa, .size = g->size, .hva = g->hva, .fd = g->fd, .fd_offset = g->fd_offset,
 		};
+		if (!hugepage_size)
+			madvise(g->hva, g->size, MADV_HUGEPAGE); /* takes effect where shmem THP is enabled */
+	}
 	log_debug("guest RAM: %" PRIu64 " MiB in %zu region(s), page size %" PRIu64, size >> 20, m->nregions,
 		  m->page_size);
 	*ret = TAKE_PTR(m);
@@ -111,13 +92,7 @@ int vm_memory_new(uint64_t size, uint64_t hugepage_size, struct vm_memory **ret)
 
 void *vm_memory_hva(const struct vm_memory *m, uint64_t gpa, uint64_t len)
 {
-	for (size_t i = 0; i < m->nregions; i++) {
-		const struct vm_ram_region *r = &m->regions[i];
-		/* Written so that no sum can overflow: gpa and len are guest-controlled. */
-		if (gpa >= r->gpa && gpa - r->gpa <= r->size && len <= r->size - (gpa - r->gpa))
-			return (uint8_t *)r->hva + (gpa - r->gpa);
-	}
-	return NULL;
+	return guestmem_hva(m->gm, gpa, len);
 }
 
 uint64_t vm_memory_end(const struct vm_memory *m)

@@ -45,6 +45,11 @@ size_t vm_ram_regions(const struct vm *vm, const struct vm_ram_region **ret)
 	return vm->mem->nregions;
 }
 
+const struct guestmem *vm_guestmem(const struct vm *vm)
+{
+	return vm->mem->gm;
+}
+
 void *vm_gpa_to_hva(const struct vm *vm, uint64_t gpa, uint64_t len)
 {
 	return vm_memory_hva(vm->mem, gpa, len);

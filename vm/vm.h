@@ -122,6 +122,9 @@ void *vm_gpa_to_hva(const struct vm *vm, uint64_t gpa, uint64_t len);
 int vm_map_memory(struct vm *vm, uint64_t gpa, uint64_t size, void *hva, bool readonly);
 int vm_unmap_memory(struct vm *vm, uint64_t gpa);
 int vm_kvm_fd(const struct vm *vm); /* the VM fd, for irqfd/ioeventfd/GSI routing */
+/* The guest RAM as iommu's guestmem, for iommu_dma_map_guestmem() (IOVA = guest-physical). */
+struct guestmem;
+const struct guestmem *vm_guestmem(const struct vm *vm);
 
 /* ---- Trapped I/O ---- */
 
