@@ -250,10 +250,17 @@ static int launch(const struct vm_opts *o, bool background, int notify_fd)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN); /* a console reader that goes away must not take the VM with it */
 	if (notify_fd >= 0) {
+		int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
 		if (write(notify_fd, "ok\n", 3) < 0)
 			log_debug("notify: %m");
 		close(notify_fd);
+		/* The starter has stopped listening: later messages have nowhere to go. */
+		if (devnull >= 0) {
+			dup2(devnull, STDERR_FILENO);
+			close(devnull);
+		}
 	}
 	r = vm_run(vm, &reason);
 	signal_vm = NULL;

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "internal.h"
@@ -216,7 +217,8 @@ void vm_console_putc(struct vm *vm, uint8_t c)
 	if (vm->console_out >= 0)
 		write_all(vm->console_out, &c, 1);
 	for (size_t i = 0; i < VM_MAX_CONSOLE_CLIENTS; i++)
-		if (vm->console_clients[i] >= 0 && write(vm->console_clients[i], &c, 1) < 0 && errno != EAGAIN) {
+		if (vm->console_clients[i] >= 0 && send(vm->console_clients[i], &c, 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 &&
+		    errno != EAGAIN) {
 			close(vm->console_clients[i]);
 			vm->console_clients[i] = -1;
 		}
