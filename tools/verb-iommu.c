@@ -116,7 +116,7 @@ static json_object *unit_json(struct builder *b, const struct vtd_status *s, con
 	keep(b, json_add_str(o, "version", ver));
 	keep(b, json_add_hex(o, "cap", u->cap));
 	keep(b, json_add_hex(o, "ecap", u->ecap));
-	keep(b, u->ndevices < 0 ? json_add_null(o, "devices") : json_add_int(o, "devices", u->ndevices));
+	keep(b, u->ndevices < 0 ? json_add_null(o, "device_count") : json_add_int(o, "device_count", u->ndevices));
 	add_bool_or_null(b, o, "include_pci_all", drhd ? !!(drhd->flags & DMAR_DRHD_INCLUDE_PCI_ALL) : -1);
 	keep(b, json_add(o, "scope", drhd ? scopes_json(b, drhd) : NULL));
 
@@ -573,8 +573,9 @@ PTCTL_VERB(iommu, .name = "iommu", .synopsis = "",
 "    reserved_regions[]     start, end, type (direct, direct-relaxable, reserved, msi,\n"
 "                           sw-msi), groups[] that report exactly that region\n"
 "    warnings[]             kernel files that could not be read or parsed\n"
-"    units[]                name, register_base, version, cap, ecap, devices (count),\n"
-"                           include_pci_all and scope (from the unit's DRHD), address_widths\n"
+"    units[]                name, register_base, version, cap, ecap, device_count (devices the\n"
+"                           kernel put behind it), include_pci_all and scope (the DRHD's\n"
+"                           devices[], same form), address_widths\n"
 "                           (SAGAW: 39, 48, 57 for 3-, 4-, 5-level tables),\n"
 "                           max_guest_address_width (MGAW+1), superpages (SLLPS: 2M, 1G),\n"
 "                           domains, fault_recording_registers, caching_mode,\n"
