@@ -493,8 +493,10 @@ static int run_iommu(int argc, char **argv, const struct verb_ctx *ctx)
 					argv[1]);
 
 	r = vtd_status_read(&s);
-	if (r < 0)
-		return log_error_errno(r, "iommu: cannot read the IOMMU state: %s", strerror(-r)), EXIT_FAIL;
+	if (r < 0) {
+		log_error("iommu: cannot read the IOMMU state: %s", strerror(-r));
+		return EXIT_FAIL;
+	}
 	on = vtd_status_dma_remapping(s);
 	if (s->kind == VTD_IOMMU_AMD) {
 		snprintf(note, sizeof(note), "AMD-Vi detected; decoding not supported (groups and reserved regions shown)");
@@ -509,12 +511,16 @@ static int run_iommu(int argc, char **argv, const struct verb_ctx *ctx)
 			 "translated; devices handed to VFIO are still isolated");
 	}
 	r = build(s, *note ? note : NULL, *adv ? adv : NULL, &root);
-	if (r < 0)
-		return log_error_errno(r, "iommu: %s", strerror(-r)), EXIT_FAIL;
+	if (r < 0) {
+		log_error("iommu: %s", strerror(-r));
+		return EXIT_FAIL;
+	}
 	r = out_is_json() ? out_json(stdout, root) : print_text(root);
 	fflush(stdout);
-	if (r < 0)
-		return log_error_errno(r, "iommu: cannot print: %s", strerror(-r)), EXIT_FAIL;
+	if (r < 0) {
+		log_error("iommu: cannot print: %s", strerror(-r));
+		return EXIT_FAIL;
+	}
 	if (s->dmar_errno == -EBADMSG)
 		log_warning("/sys/firmware/acpi/tables/DMAR is malformed: %s, ignoring", s->dmar_error);
 	else if (s->dmar_errno == -EACCES)
