@@ -184,6 +184,26 @@ static void check_memlock(struct vfio_container *c)
 	      "memlock checks (in a child without CAP_IPC_LOCK)");
 }
 
+/* References, not call order, decide when things close: the container may be let go first. Once the
+ * last reference is gone the group opens again, so no descriptor leaked (VFIO allows one opener). */
+static void check_teardown(struct vfio_container **c, struct vfio_device **d)
+{
+	unsigned id = vfio_group_id(vfio_device_group(*d));
+	struct vfio_group *g = NULL;
+	uint16_t vendor = 0;
+	int r;
+
+	*c = vfio_container_unref(*c);
+	r = vfio_device_config_read(*d, 0, &vendor, sizeof(vendor));
+	CHECK(r == 0 && vendor == 0x1234, "teardown: device usable after the container reference is dropped");
+	r = vfio_group_new(id, &g);
+	CHECK(r == -EBUSY, "teardown: group %u still held by the device: %s", id, strerror(-r));
+	*d = vfio_device_unref(*d);
+	r = vfio_group_new(id, &g);
+	CHECK(r == 0, "teardown: group %u opens again once everything is closed: %s", id, r < 0 ? strerror(-r) : "yes");
+	vfio_group_unref(g);
+}
+
 int main(int argc, char **argv)
 {
 	_cleanup_vfio_container_ struct vfio_container *c = NULL;
@@ -344,6 +364,7 @@ int main(int argc, char **argv)
 	check_rollback(c);
 	check_memlock(c);
 	bm = vfio_bar_map_free(bm);
+	check_teardown(&c, &d);
 	printf("%s: %d failure(s)\n", failures ? "FAILED" : "PASSED", failures);
 	return failures ? 1 : 0;
 }
