@@ -365,6 +365,22 @@ static void test_parse_hostile(void **st)
 	finish(&t);
 	assert_bad(&t, "has path 20.0");
 
+	/* The other structures' fixed parts. */
+	header(&t);
+	put16(&t, DMAR_RHSA);
+	put16(&t, 16);
+	put32(&t, 0);
+	put64(&t, 0xfed90000);
+	finish(&t);
+	assert_bad(&t, "rhsa at 0x30 has length 16");
+	header(&t);
+	put16(&t, DMAR_SATC);
+	put16(&t, 12);
+	put(&t, "\x01\0\0\0", 4);
+	put(&t, "\x01\x06\0\0", 4); /* a scope that claims 6 bytes where 4 are left */
+	finish(&t);
+	assert_bad(&t, "satc at 0x30: device scope at 0x38 (length 6) runs past");
+
 	/* Contents: an inverted RMRR, an unterminated ANDD name. */
 	header(&t);
 	rmrr(&t, 0x7c000000, 0x7bffffff);
