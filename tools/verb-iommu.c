@@ -493,8 +493,10 @@ static int run_iommu(int argc, char **argv, const struct verb_ctx *ctx)
 					argv[1]);
 
 	r = vtd_status_read(&s);
-	if (r < 0)
-		return log_error_errno(r, "iommu: cannot read the IOMMU state: %s", strerror(-r)), EXIT_FAIL;
+	if (r < 0) {
+		log_error("iommu: cannot read the IOMMU state: %s", strerror(-r));
+		return EXIT_FAIL;
+	}
 	on = vtd_status_dma_remapping(s);
 	if (s->kind == VTD_IOMMU_AMD) {
 		snprintf(note, sizeof(note), "AMD-Vi detected; decoding not supported (groups and reserved regions shown)");
@@ -509,12 +511,16 @@ static int run_iommu(int argc, char **argv, const struct verb_ctx *ctx)
 			 "translated; devices handed to VFIO are still isolated");
 	}
 	r = build(s, *note ? note : NULL, *adv ? adv : NULL, &root);
-	if (r < 0)
-		return log_error_errno(r, "iommu: %s", strerror(-r)), EXIT_FAIL;
+	if (r < 0) {
+		log_error("iommu: %s", strerror(-r));
+		return EXIT_FAIL;
+	}
 	r = out_is_json() ? out_json(stdout, root) : print_text(root);
 	fflush(stdout);
-	if (r < 0)
-		return log_error_errno(r, "iommu: cannot print: %s", strerror(-r)), EXIT_FAIL;
+	if (r < 0) {
+		log_error("iommu: cannot print: %s", strerror(-r));
+		return EXIT_FAIL;
+	}
 	if (s->dmar_errno == -EBADMSG)
 		log_warning("/sys/firmware/acpi/tables/DMAR is malformed: %s, ignoring", s->dmar_error);
 	else if (s->dmar_errno == -EACCES)
@@ -571,7 +577,10 @@ PTCTL_VERB(iommu, .name = "iommu", .synopsis = "",
 "    rmrrs[]                segment, start, end, size, devices[]: memory the firmware keeps\n"
 "                           mapped for those devices (they are poor pass-through candidates)\n"
 "    reserved_regions[]     start, end, type (direct, direct-relaxable, reserved, msi,\n"
-"                           sw-msi), groups[] that report exactly that region\n"
+"                           sw-msi), groups[] that report exactly that region. A direct\n"
+"                           region is an RMRR the kernel keeps identity-mapped: it refuses to\n"
+"                           hand that group to VFIO (direct-relaxable ones, USB and graphics,\n"
+"                           it allows); msi is the interrupt window no DMA may use\n"
 "    warnings[]             kernel files that could not be read or parsed\n"
 "    units[]                name, register_base, version, cap, ecap, device_count (devices the\n"
 "                           kernel put behind it), include_pci_all and scope (the DRHD's\n"

@@ -397,7 +397,7 @@ PTCTL_VERB(sriov_create, .name = "sriov create", .synopsis = "PF COUNT [--autopr
 		   "    If a write fails or the VFs do not all appear in time, the previous count and\n"
 		   "    autoprobe setting are restored. While waiting longer than a second, progress is\n"
 		   "    shown on stderr (\"waiting for VFs: 3/8\"). On success one line names the new VFs\n"
-		   "    and how long it took.\n\n"
+		   "    and how long it took. Changes run under ptctl's host lock (" STATE_DIR "/lock).\n\n"
 		   "OPTIONS\n"
 		   "    --autoprobe   let host VF drivers probe the new VFs (sriov_drivers_autoprobe=1)\n"
 		   "    --force       change the count even if a VF is in use (its user loses it)\n"

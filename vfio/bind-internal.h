@@ -2,6 +2,8 @@
  * (options, result, the devices' starting snapshots) and the steps every change goes through. */
 #pragma once
 
+#include <signal.h>
+
 #include "pci-internal.h"
 #include "util/util.h"
 
@@ -26,6 +28,8 @@ struct op {
 	int timeout_ms;
 	struct snapshot *snaps;
 	size_t n_snaps;
+	sigset_t saved_mask;
+	bool signals_held;
 };
 
 /* Sets the result's failure and reason; returns -EINVAL (bad input), -EPERM (refused) or -EIO. */
@@ -46,5 +50,9 @@ void bind_snapshots_free(struct op *op);
 /* After a failure: every touched device back to its snapshot; the reason says how that went. */
 int bind_finish_failed(struct op *op, int r);
 int bind_check_device(struct op *op, const struct pci_addr *addr, struct vfio_pci_dev **ret);
+/* Ctrl-C between unbind and probe would strand a device: SIGINT, SIGTERM, SIGHUP and SIGQUIT wait
+ * while devices move (not for a dry run) and are delivered when bind_allow_signals() runs. */
+void bind_hold_signals(struct op *op);
+void bind_allow_signals(struct op *op);
 /* The lock fd, -1 when none is needed (dry run, caller holds it), or a failure < -1. */
 int bind_take_lock(struct op *op);

@@ -350,3 +350,24 @@ int bind_finish_failed(struct op *op, int r)
 	}
 	return r;
 }
+
+void bind_hold_signals(struct op *op)
+{
+	sigset_t set;
+
+	if (op->o->dry_run)
+		return;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGQUIT);
+	op->signals_held = sigprocmask(SIG_BLOCK, &set, &op->saved_mask) == 0;
+}
+
+void bind_allow_signals(struct op *op)
+{
+	if (op->signals_held)
+		sigprocmask(SIG_SETMASK, &op->saved_mask, NULL);
+	op->signals_held = false;
+}

@@ -197,11 +197,13 @@ int vfio_release(const struct pci_addr *addr, const struct vfio_bind_opts *o, st
 		vfio_pci_dev_free(d);
 		return lock;
 	}
+	bind_hold_signals(&op);
 	r = release_locked(&op, d, &origin);
 	origin_clear(&origin);
 	bind_snapshots_free(&op);
 	vfio_pci_dev_free(d);
 	if (lock >= 0)
 		close(lock);
+	bind_allow_signals(&op);
 	return r;
 }

@@ -214,6 +214,7 @@ int vfio_bind(const struct pci_addr *addr, const struct vfio_bind_opts *o, struc
 		vfio_pci_dev_free(d);
 		return lock;
 	}
+	bind_hold_signals(&op);
 	r = bind_locked(&op, d);
 	if (r >= 0)
 		snprintf(res->object, sizeof(res->object), "%s", d->name);
@@ -221,5 +222,6 @@ int vfio_bind(const struct pci_addr *addr, const struct vfio_bind_opts *o, struc
 	vfio_pci_dev_free(d);
 	if (lock >= 0)
 		close(lock);
+	bind_allow_signals(&op);
 	return r;
 }

@@ -3,6 +3,7 @@
 # memory mapped at IOVA = gpa, blocked DMA (DMAR faults logged), MSI to an eventfd, `ptctl vfio probe`
 # on edu and e1000e, `ptctl bench dma` figures.
 # rig-timeout: 240
+# rig-needs: bind release
 . /rig/lib.sh
 
 # Devices go back where they were, whatever happens (sysfs directly if `ptctl release` cannot).
