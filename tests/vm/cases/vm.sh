@@ -1,6 +1,6 @@
 #!/bin/bash
 # ptctl's own VM runtime boots the Debian kernel in the test host (nested KVM), three times: 1 vCPU
-# reporting what it saw then rebooting, 2 vCPUs powering off, a panic; each ends with its own exit
+# reporting what it saw then rebooting, 2 vCPUs on huge pages powering off, a panic; each with its own exit
 # status. Then the benchmark: boot time to RIG-L2-UP for ptctl and for QEMU on the same boot (printed).
 # Four nested boots: about 20 s each on an idle machine, minutes under load.
 # rig-timeout: 720
@@ -14,15 +14,19 @@ base="console=ttyS0 quiet panic=-1"
 vm_boot() {
 	local name=$1 cpus=$2 script=$3 extra=${4:-} t0 line
 	vm_log=/tmp/vm-$name.log
-	echo "\$ ptctl vm run $name --kernel $RIG_GUEST_KERNEL --initrd $RIG_GUEST_INITRD --memory 256M --cpus $cpus --cmdline '$base l2=$script $extra'"
+	echo "\$ ptctl vm run $name --kernel $RIG_GUEST_KERNEL --initrd $RIG_GUEST_INITRD --memory 256M --cpus $cpus ${vm_hugepages:+$vm_hugepages }--cmdline '$base l2=$script $extra'"
 	vm_up=
 	t0=$EPOCHREALTIME
 	{
 		timeout 180 ptctl vm run "$name" --kernel "$RIG_GUEST_KERNEL" --initrd "$RIG_GUEST_INITRD" \
-			--memory 256M --cpus "$cpus" --cmdline "$base l2=$script $extra" </dev/null 2>&1
+			--memory 256M --cpus "$cpus" ${vm_hugepages:-} --cmdline "$base l2=$script $extra" </dev/null 2>&1
 		echo "VM-RC $?"
 	} | tr -d '\r' | while IFS= read -r line; do
-		[[ $line == RIG-L2-UP* ]] && echo "VM-UP $t0 $EPOCHREALTIME"
+		if [[ $line == RIG-L2-UP* ]]; then
+			echo "VM-UP $t0 $EPOCHREALTIME"
+			h=/sys/kernel/mm/hugepages/hugepages-2048kB
+			echo "VM-HP $(cat $h/nr_hugepages) $(cat $h/free_hugepages) $(cat $h/resv_hugepages)"
+		fi
 		echo "$line"
 	done >"$vm_log"
 	sed '/^VM-/d; s/^/vm| /' "$vm_log"
@@ -44,8 +48,19 @@ expect_match "$report" '0000:00:00.0=0x1b36:0x0008' "host bridge on the guest's 
 grep -q '^vm-report: irq .*IO-APIC.*ttyS0' "$vm_log" || fail "the serial console is not interrupt driven"
 up_ptctl=$vm_up
 
-# 2 vCPUs: both online, then power-off through ACPI (l2-init's poweroff -f).
+# 2 vCPUs on 2M huge pages: both online, then power-off through ACPI (l2-init's poweroff -f).
+hp=/proc/sys/vm/nr_hugepages
+hp_old=$(cat "$hp")
+echo $((hp_old + 128)) >"$hp"
+[ "$(cat "$hp")" -ge $((hp_old + 128)) ] || fail "the test host could not reserve 128 huge pages"
+vm_hugepages="--hugepages 2m"
 vm_boot two 2 vm-report
+vm_hugepages=
+read -r hp_nr hp_free hp_resv <<<"$(sed -n 's/^VM-HP //p' "$vm_log")"
+echo "$hp_old" >"$hp"
+# While it ran, its 128 pages were either in use or reserved for it.
+[ $((${hp_nr:-0} - ${hp_free:-0} + ${hp_resv:-0})) -ge 128 ] ||
+	fail "the VM did not take its RAM from the huge pages (nr ${hp_nr:-?} free ${hp_free:-?} reserved ${hp_resv:-?})"
 expect_eq "$vm_rc" 0 "exit status after the guest powered off"
 grep -q '^RIG-L2-EXIT 0' "$vm_log" || fail "the guest's script did not finish"
 expect_match "$(grep '^vm-report: cpus' "$vm_log" | head -n1)" 'cpus=2 online=0-1 ' "vCPUs the guest saw"
