@@ -9,7 +9,7 @@
 
 #define DMAR_PATH "/sys/firmware/acpi/tables/DMAR"
 #define DMAR_HEADER_LEN 48  /* ACPI header (36) + width, flags, 10 reserved */
-#define DMAR_MAX_LEN (1u << 20) /* real tables are a few KiB */
+#define DMAR_MAX_LEN (256u << 10) /* real tables are a few KiB; this bounds what a hostile one costs */
 #define SCOPE_HEADER_LEN 6
 
 /* Smallest length of each known structure, fixed fields only. */
@@ -73,17 +73,14 @@ _printf_(2, 3) static int malformed(struct parser *p, const char *fmt, ...)
 _printf_(2, 3) static int warn(struct parser *p, const char *fmt, ...)
 {
 	va_list ap;
-	char *s = NULL;
-	size_t n = strv_length(p->t->warnings);
+	int r;
 
 	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
+	r = strv_vpushf(&p->t->warnings, NULL, fmt, ap);
 	va_end(ap);
-	if (!s)
-		return -ENOMEM;
-	log_debug("DMAR table: %s", s);
-	return strv_push(&p->t->warnings, &n, s);
+	if (r >= 0)
+		log_debug("DMAR table: %s", p->t->warnings[strv_length(p->t->warnings) - 1]);
+	return r;
 }
 
 void dmar_table_free(struct dmar_table *t)

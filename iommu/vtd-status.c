@@ -14,17 +14,14 @@
 _printf_(2, 3) static int add_warning(struct vtd_status *s, const char *fmt, ...)
 {
 	va_list ap;
-	char *m = NULL;
-	size_t n = strv_length(s->warnings);
+	int r;
 
 	va_start(ap, fmt);
-	if (vasprintf(&m, fmt, ap) < 0)
-		m = NULL;
+	r = strv_vpushf(&s->warnings, NULL, fmt, ap);
 	va_end(ap);
-	if (!m)
-		return -ENOMEM;
-	log_debug("%s", m);
-	return strv_push(&s->warnings, &n, m);
+	if (r >= 0)
+		log_debug("%s", s->warnings[strv_length(s->warnings) - 1]);
+	return r;
 }
 
 void vtd_cmdline_clear(struct vtd_cmdline *c)

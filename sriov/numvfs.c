@@ -117,7 +117,13 @@ static int wait_vfs(struct change *c, struct udev_monitor *mon, unsigned want, b
 		n = want ? count_ready(c->dir, want, need_group) : count_links(c->dir);
 		*present = n;
 		if (want ? n == want : n == 0) {
-			log_debug("%s: %u VFs ready after %lld ms (%u uevents)", c->dir, want, (long long)el, events);
+			/* Count what the monitor got meanwhile: shows in debug output that events arrive. */
+			struct udev_device *d;
+			while (mon && (d = udev_monitor_receive_device(mon))) {
+				events += streq(udev_device_get_action(d), "add");
+				udev_device_unref(d);
+			}
+			log_debug("%s: %u VFs ready after %lld ms (%u add uevents)", c->dir, want, (long long)el, events);
 			return 0;
 		}
 		if (el > 1000 && want && n != last && c->o->progress) {
@@ -125,7 +131,7 @@ static int wait_vfs(struct change *c, struct udev_monitor *mon, unsigned want, b
 			last = n;
 		}
 		if (el >= timeout) {
-			log_debug("%s: %u/%u VFs after %lld ms (%u uevents), giving up", c->dir, n, want,
+			log_debug("%s: %u/%u VFs after %lld ms (%u add uevents), giving up", c->dir, n, want,
 				  (long long)el, events);
 			return -ETIMEDOUT;
 		}
@@ -133,7 +139,7 @@ static int wait_vfs(struct change *c, struct udev_monitor *mon, unsigned want, b
 		if (poll(&pfd, 1, wait) > 0 && (pfd.revents & POLLIN)) {
 			struct udev_device *d;
 			while ((d = udev_monitor_receive_device(mon))) {
-				events++;
+				events += streq(udev_device_get_action(d), "add");
 				udev_device_unref(d);
 			}
 		}

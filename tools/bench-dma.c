@@ -88,39 +88,157 @@ static int add_rate(json_object *o, const char *key, double seconds, uint64_t by
 	return r;
 }
 
-static int run_bench(int argc, char **argv, const struct verb_ctx *ctx)
+struct bench {
+	const char *device;
+	struct guestmem_config cfg;
+	unsigned threads;
+	char size[32], page[32];
+	/* results */
+	uint32_t entries;
+	double cold, prefault, map, unmap; /* seconds */
+	bool phys_known;
+	size_t phys_runs;
+	uint64_t largest_run;
+};
+
+/* Cold round: MAP_DMA faults and zeroes every page itself while pinning, in one thread. */
+static int round_cold(struct bench *b, struct vfio_container *c)
+{
+	_cleanup_guestmem_ struct guestmem *m = NULL;
+	struct iommu_dma_map *d = NULL;
+	struct iommu_dma_report rep;
+	double t0;
+	int r;
+
+	if (alloc_mem(&b->cfg, b->size, &m) < 0)
+		return -ENOMEM;
+	t0 = now();
+	r = iommu_dma_map_guestmem(c, m, &rep, &d);
+	b->cold = now() - t0;
+	if (r < 0) {
+		report_map_error(r, &rep, b->size);
+		return r;
+	}
+	b->entries = rep.entries;
+	iommu_dma_map_free(d);
+	return 0;
+}
+
+/* Where the prefaulted pages landed (not timed): fewer, larger runs let the IOMMU use superpages. */
+static void phys_layout(struct bench *b, const struct guestmem *m)
+{
+	struct iommu_phys_run *runs = NULL;
+	bool hidden = false;
+	int r = iommu_pagemap_report(m, &runs, &b->phys_runs, &hidden);
+
+	if (r < 0)
+		log_warning("cannot read /proc/self/pagemap: %s, ignoring", strerror(-r));
+	else if (hidden)
+		log_warning("physical addresses read as 0: /proc/self/pagemap shows them only with "
+			    "CAP_SYS_ADMIN, ignoring");
+	b->phys_known = r >= 0 && !hidden;
+	for (size_t i = 0; b->phys_known && i < b->phys_runs; i++)
+		if (runs[i].size > b->largest_run)
+			b->largest_run = runs[i].size;
+	free(runs);
+}
+
+/* Warm round: fault the pages in with N threads first; pinning then only walks page tables. */
+static int round_warm(struct bench *b, struct vfio_container *c)
+{
+	_cleanup_guestmem_ struct guestmem *m = NULL;
+	struct iommu_dma_map *d = NULL;
+	struct iommu_dma_report rep;
+	double t0;
+	int r;
+
+	if (alloc_mem(&b->cfg, b->size, &m) < 0)
+		return -ENOMEM;
+	t0 = now();
+	r = guestmem_prefault(m, b->threads);
+	b->prefault = now() - t0;
+	if (r < 0) {
+		log_error("prefaulting %s of guest memory failed: %s", b->size, strerror(-r));
+		return r;
+	}
+	phys_layout(b, m);
+	t0 = now();
+	r = iommu_dma_map_guestmem(c, m, &rep, &d);
+	b->map = now() - t0;
+	if (r < 0) {
+		report_map_error(r, &rep, b->size);
+		return r;
+	}
+	t0 = now();
+	iommu_dma_map_free(d);
+	b->unmap = now() - t0;
+	return 0;
+}
+
+static int bench_json(const struct bench *b, json_object **ret)
+{
+	_cleanup_json_ json_object *o = json_object_new_object();
+	uint64_t n = b->cfg.size;
+	int r;
+
+	if (!o)
+		return -ENOMEM;
+	r = json_add_str(o, "device", b->device);
+	if (r >= 0)
+		r = json_add_int(o, "size", (int64_t)n);
+	if (r >= 0)
+		r = json_add_str(o, "page", b->page);
+	if (r >= 0)
+		r = json_add_int(o, "threads", b->threads);
+	if (r >= 0)
+		r = json_add_int(o, "entries", b->entries);
+	if (r >= 0)
+		r = b->phys_known ? json_add_int(o, "phys_runs", (int64_t)b->phys_runs) : json_add_null(o, "phys_runs");
+	if (r >= 0)
+		r = b->phys_known ? json_add_int(o, "largest_phys_run", (int64_t)b->largest_run)
+				  : json_add_null(o, "largest_phys_run");
+	if (r >= 0)
+		r = add_rate(o, "cold_map", b->cold, n);
+	if (r >= 0)
+		r = add_rate(o, "prefault", b->prefault, n);
+	if (r >= 0)
+		r = add_rate(o, "map", b->map, n);
+	if (r >= 0)
+		r = add_rate(o, "unmap", b->unmap, n);
+	if (r >= 0)
+		r = add_rate(o, "prefault_and_map", b->prefault + b->map, n);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(o);
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, const struct verb_ctx *ctx, struct bench *b)
 {
 	static const struct option opts[] = {
 		{ "device", required_argument, NULL, 'd' }, { "size", required_argument, NULL, 's' },
 		{ "page", required_argument, NULL, 'p' },   { "threads", required_argument, NULL, 't' },
 		{},
 	};
-	_cleanup_vfio_container_ struct vfio_container *c = NULL;
-	_cleanup_vfio_group_ struct vfio_group *g = NULL;
-	_cleanup_json_ json_object *obj = NULL;
-	struct guestmem_config cfg = { .size = 256ull << 20, .page_size = 4096, .name = "ptctl-bench-dma" };
-	struct iommu_dma_report rep;
-	const char *device = NULL;
-	char size[32], page[32];
-	int threads = 2, opt, r;
-	double t0, t_cold, t_prefault, t_map, t_unmap;
+	int opt, t;
 
 	while ((opt = getopt_long(argc, argv, "d:s:p:t:", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'd':
-			device = optarg;
+			b->device = optarg;
 			break;
 		case 's':
-			if (parse_size(optarg, &cfg.size) < 0 || cfg.size == 0)
+			if (parse_size(optarg, &b->cfg.size) < 0 || b->cfg.size == 0)
 				return verb_usage_error(ctx, argv[0], "--size '%s' is not a size (e.g. 256M, 2G)", optarg);
 			break;
 		case 'p':
-			if (parse_page(optarg, &cfg.page_size) < 0)
+			if (parse_page(optarg, &b->cfg.page_size) < 0)
 				return verb_usage_error(ctx, argv[0], "--page must be 4k, 2m or 1g, not '%s'", optarg);
 			break;
 		case 't':
-			if (parse_int(optarg, &threads) < 0 || threads < 1 || threads > 64)
+			if (parse_int(optarg, &t) < 0 || t < 1 || t > 64)
 				return verb_usage_error(ctx, argv[0], "--threads must be 1..64, not '%s'", optarg);
+			b->threads = (unsigned)t;
 			break;
 		default:
 			return verb_usage_error(ctx, argv[0], "unknown option");
@@ -128,81 +246,37 @@ static int run_bench(int argc, char **argv, const struct verb_ctx *ctx)
 	}
 	if (optind != argc)
 		return verb_usage_error(ctx, argv[0], "unexpected argument '%s'", argv[optind]);
-	if (!device)
+	if (!b->device)
 		return verb_usage_error(ctx, argv[0], "--device ADDRESS is required (a device on vfio-pci: its IOMMU "
 						      "group gives the container an IOMMU)");
-	if (cfg.size % cfg.page_size)
+	if (b->cfg.size % b->cfg.page_size)
 		return verb_usage_error(ctx, argv[0], "--size must be a multiple of the page size");
-	format_size(size, sizeof(size), cfg.size);
-	format_size(page, sizeof(page), cfg.page_size);
-	r = verb_vfio_open(ctx, argv[0], device, &c, &g, NULL);
+	format_size(b->size, sizeof(b->size), b->cfg.size);
+	format_size(b->page, sizeof(b->page), b->cfg.page_size);
+	return EXIT_OK;
+}
+
+static int run_bench(int argc, char **argv, const struct verb_ctx *ctx)
+{
+	_cleanup_vfio_container_ struct vfio_container *c = NULL;
+	_cleanup_vfio_group_ struct vfio_group *g = NULL;
+	_cleanup_json_ json_object *obj = NULL;
+	struct bench b = {
+		.cfg = { .size = 256ull << 20, .page_size = 4096, .name = "ptctl-bench-dma" },
+		.threads = 2,
+	};
+	int r;
+
+	r = parse_args(argc, argv, ctx, &b);
 	if (r != EXIT_OK)
 		return r;
-	cfg.limits = vfio_container_limits(c);
-
-	/* Cold: MAP_DMA faults and zeroes every page itself while pinning, in one thread. */
-	{
-		_cleanup_guestmem_ struct guestmem *m = NULL;
-		struct iommu_dma_map *d = NULL;
-		if (alloc_mem(&cfg, size, &m) < 0)
-			return EXIT_FAIL;
-		t0 = now();
-		r = iommu_dma_map_guestmem(c, m, &rep, &d);
-		t_cold = now() - t0;
-		if (r < 0) {
-			report_map_error(r, &rep, size);
-			return EXIT_FAIL;
-		}
-		iommu_dma_map_free(d);
-	}
-	/* Warm: fault the pages in parallel first; pinning then only walks page tables. */
-	{
-		_cleanup_guestmem_ struct guestmem *m = NULL;
-		struct iommu_dma_map *d = NULL;
-		if (alloc_mem(&cfg, size, &m) < 0)
-			return EXIT_FAIL;
-		t0 = now();
-		r = guestmem_prefault(m, (unsigned)threads);
-		t_prefault = now() - t0;
-		if (r < 0) {
-			log_error("prefaulting %s of guest memory failed: %s", size, strerror(-r));
-			return EXIT_FAIL;
-		}
-		t0 = now();
-		r = iommu_dma_map_guestmem(c, m, &rep, &d);
-		t_map = now() - t0;
-		if (r < 0) {
-			report_map_error(r, &rep, size);
-			return EXIT_FAIL;
-		}
-		t0 = now();
-		iommu_dma_map_free(d);
-		t_unmap = now() - t0;
-	}
-
-	obj = json_object_new_object();
-	if (!obj)
+	r = verb_vfio_open(ctx, argv[0], b.device, &c, &g, NULL);
+	if (r != EXIT_OK)
+		return r;
+	b.cfg.limits = vfio_container_limits(c);
+	if (round_cold(&b, c) < 0 || round_warm(&b, c) < 0)
 		return EXIT_FAIL;
-	r = json_add_str(obj, "device", device);
-	if (r >= 0)
-		r = json_add_int(obj, "size", (int64_t)cfg.size);
-	if (r >= 0)
-		r = json_add_str(obj, "page", page);
-	if (r >= 0)
-		r = json_add_int(obj, "threads", threads);
-	if (r >= 0)
-		r = json_add_int(obj, "entries", rep.entries);
-	if (r >= 0)
-		r = add_rate(obj, "cold_map", t_cold, cfg.size);
-	if (r >= 0)
-		r = add_rate(obj, "prefault", t_prefault, cfg.size);
-	if (r >= 0)
-		r = add_rate(obj, "map", t_map, cfg.size);
-	if (r >= 0)
-		r = add_rate(obj, "unmap", t_unmap, cfg.size);
-	if (r >= 0)
-		r = add_rate(obj, "prefault_and_map", t_prefault + t_map, cfg.size);
-	if (r < 0)
+	if (bench_json(&b, &obj) < 0)
 		return EXIT_FAIL;
 	return out_record(stdout, obj) < 0 ? EXIT_FAIL : EXIT_OK;
 }
@@ -234,6 +308,9 @@ PTCTL_VERB(bench_dma, .name = "bench dma", .synopsis = "--device ADDRESS [--size
 		   "\n"
 		   "OUTPUT\n"
 		   "    device, size (bytes), page, threads, entries (MAP_DMA calls per round)\n"
+		   "    phys_runs, largest_phys_run  physically contiguous runs of the prefaulted memory and\n"
+		   "                      the largest in bytes (/proc/self/pagemap; null without\n"
+		   "                      CAP_SYS_ADMIN, which the kernel needs to show physical addresses)\n"
 		   "    cold_map_ms, cold_map_gb_per_s           MAP_DMA on untouched memory\n"
 		   "    prefault_ms, prefault_gb_per_s           parallel prefault\n"
 		   "    map_ms, map_gb_per_s                     MAP_DMA on prefaulted memory\n"

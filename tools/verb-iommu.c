@@ -116,7 +116,7 @@ static json_object *unit_json(struct builder *b, const struct vtd_status *s, con
 	keep(b, json_add_str(o, "version", ver));
 	keep(b, json_add_hex(o, "cap", u->cap));
 	keep(b, json_add_hex(o, "ecap", u->ecap));
-	keep(b, u->ndevices < 0 ? json_add_null(o, "devices") : json_add_int(o, "devices", u->ndevices));
+	keep(b, u->ndevices < 0 ? json_add_null(o, "device_count") : json_add_int(o, "device_count", u->ndevices));
 	add_bool_or_null(b, o, "include_pci_all", drhd ? !!(drhd->flags & DMAR_DRHD_INCLUDE_PCI_ALL) : -1);
 	keep(b, json_add(o, "scope", drhd ? scopes_json(b, drhd) : NULL));
 
@@ -373,6 +373,14 @@ static void advice(const struct vtd_status *s, char *buf, size_t len)
 			 cmdnote);
 }
 
+static bool has_identity_group(const struct vtd_status *s)
+{
+	for (size_t i = 0; i < s->ngroups; i++)
+		if (streq(s->groups[i].type, "identity"))
+			return true;
+	return false;
+}
+
 static const char *kind_name(enum vtd_iommu_kind k)
 {
 	switch (k) {
@@ -485,8 +493,10 @@ static int run_iommu(int argc, char **argv, const struct verb_ctx *ctx)
 					argv[1]);
 
 	r = vtd_status_read(&s);
-	if (r < 0)
-		return log_error_errno(r, "iommu: cannot read the IOMMU state: %s", strerror(-r)), EXIT_FAIL;
+	if (r < 0) {
+		log_error("iommu: cannot read the IOMMU state: %s", strerror(-r));
+		return EXIT_FAIL;
+	}
 	on = vtd_status_dma_remapping(s);
 	if (s->kind == VTD_IOMMU_AMD) {
 		snprintf(note, sizeof(note), "AMD-Vi detected; decoding not supported (groups and reserved regions shown)");
@@ -495,14 +505,22 @@ static int run_iommu(int argc, char **argv, const struct verb_ctx *ctx)
 	} else if (!on) {
 		advice(s, adv, sizeof(adv));
 		status = EXIT_FAIL;
+	} else if (has_identity_group(s)) {
+		snprintf(note, sizeof(note),
+			 "identity default domains (iommu=pt or passthrough): DMA of devices on host drivers is not "
+			 "translated; devices handed to VFIO are still isolated");
 	}
 	r = build(s, *note ? note : NULL, *adv ? adv : NULL, &root);
-	if (r < 0)
-		return log_error_errno(r, "iommu: %s", strerror(-r)), EXIT_FAIL;
+	if (r < 0) {
+		log_error("iommu: %s", strerror(-r));
+		return EXIT_FAIL;
+	}
 	r = out_is_json() ? out_json(stdout, root) : print_text(root);
 	fflush(stdout);
-	if (r < 0)
-		return log_error_errno(r, "iommu: cannot print: %s", strerror(-r)), EXIT_FAIL;
+	if (r < 0) {
+		log_error("iommu: cannot print: %s", strerror(-r));
+		return EXIT_FAIL;
+	}
 	if (s->dmar_errno == -EBADMSG)
 		log_warning("/sys/firmware/acpi/tables/DMAR is malformed: %s, ignoring", s->dmar_error);
 	else if (s->dmar_errno == -EACCES)
@@ -514,8 +532,9 @@ static int run_iommu(int argc, char **argv, const struct verb_ctx *ctx)
 	return status;
 }
 
-PTCTL_VERB(iommu, .name = "iommu", .synopsis = "", .summary = "show whether DMA remapping is on and what the VT-d units can do",
-	   .flags = VERB_JSON, .run = run_iommu,
+PTCTL_VERB(iommu, .name = "iommu", .synopsis = "",
+	   .summary = "show whether DMA remapping is on and what the VT-d units can do", .flags = VERB_JSON,
+	   .run = run_iommu,
 	   .help =
 "DESCRIPTION\n"
 "    Reports whether the kernel remaps DMA through an IOMMU (VT-d units registered under\n"
@@ -542,7 +561,8 @@ PTCTL_VERB(iommu, .name = "iommu", .synopsis = "", .summary = "show whether DMA 
 "    iommu_groups           number of groups; default_domain_types: their domain types (DMA,\n"
 "                           DMA-FQ, identity for iommu=pt, ...)\n"
 "    other_iommus           /sys/class/iommu entries that are neither dmar* nor ivhd*\n"
-"    note, advice           what is not decoded; why DMA remapping is off and what to do\n"
+"    note, advice           what is not decoded or not translated; why DMA remapping is off\n"
+"                           and what to do\n"
 "    interrupt_remapping    in_use, remapped_irqs, source, firmware_flag (DMAR INTR_REMAP),\n"
 "                           units_support (every unit's ecap.IR), x2apic_support (ecap.EIM),\n"
 "                           x2apic_opt_out (DMAR flag), posted_interrupts (cap.PI),\n"
@@ -557,10 +577,14 @@ PTCTL_VERB(iommu, .name = "iommu", .synopsis = "", .summary = "show whether DMA 
 "    rmrrs[]                segment, start, end, size, devices[]: memory the firmware keeps\n"
 "                           mapped for those devices (they are poor pass-through candidates)\n"
 "    reserved_regions[]     start, end, type (direct, direct-relaxable, reserved, msi,\n"
-"                           sw-msi), groups[] that report exactly that region\n"
+"                           sw-msi), groups[] that report exactly that region. A direct\n"
+"                           region is an RMRR the kernel keeps identity-mapped: it refuses to\n"
+"                           hand that group to VFIO (direct-relaxable ones, USB and graphics,\n"
+"                           it allows); msi is the interrupt window no DMA may use\n"
 "    warnings[]             kernel files that could not be read or parsed\n"
-"    units[]                name, register_base, version, cap, ecap, devices (count),\n"
-"                           include_pci_all and scope (from the unit's DRHD), address_widths\n"
+"    units[]                name, register_base, version, cap, ecap, device_count (devices the\n"
+"                           kernel put behind it), include_pci_all and scope (the DRHD's\n"
+"                           devices[], same form), address_widths\n"
 "                           (SAGAW: 39, 48, 57 for 3-, 4-, 5-level tables),\n"
 "                           max_guest_address_width (MGAW+1), superpages (SLLPS: 2M, 1G),\n"
 "                           domains, fault_recording_registers, caching_mode,\n"

@@ -397,7 +397,7 @@ PTCTL_VERB(sriov_create, .name = "sriov create", .synopsis = "PF COUNT [--autopr
 		   "    If a write fails or the VFs do not all appear in time, the previous count and\n"
 		   "    autoprobe setting are restored. While waiting longer than a second, progress is\n"
 		   "    shown on stderr (\"waiting for VFs: 3/8\"). On success one line names the new VFs\n"
-		   "    and how long it took.\n\n"
+		   "    and how long it took. Changes run under ptctl's host lock (" STATE_DIR "/lock).\n\n"
 		   "OPTIONS\n"
 		   "    --autoprobe   let host VF drivers probe the new VFs (sriov_drivers_autoprobe=1)\n"
 		   "    --force       change the count even if a VF is in use (its user loses it)\n"
@@ -609,18 +609,18 @@ static int set_run(int argc, char **argv, const struct verb_ctx *ctx)
 	r = load_pf(ctx, "sriov set", argv[optind], &pf);
 	if (r != EXIT_OK)
 		return r;
+	if (!pf->netdev) {
+		log_error("%s: VF settings are set through the PF's network interface, and this PF (driver %s) has "
+			  "none: MAC, VLAN, spoofchk, trust, state and rate exist for network PFs only; nothing changed",
+			  pf->address, pf->driver ? pf->driver : "none");
+		return EXIT_USAGE;
+	}
 	if ((unsigned)vf >= pf->num_vfs) {
 		if (pf->num_vfs)
 			log_error("%s: has no VF %d: it has %u VFs (0-%u); nothing changed", pf->address, vf,
 				  pf->num_vfs, pf->num_vfs - 1);
 		else
 			log_error("%s: has no VFs (create them with ptctl sriov create); nothing changed", pf->address);
-		return EXIT_USAGE;
-	}
-	if (!pf->netdev) {
-		log_error("%s: VF settings are set through the PF's network interface, and this PF (driver %s) has "
-			  "none: MAC, VLAN, spoofchk, trust, state and rate exist for network PFs only; nothing changed",
-			  pf->address, pf->driver ? pf->driver : "none");
 		return EXIT_USAGE;
 	}
 	if (ctx->dry_run) {

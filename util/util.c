@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdarg.h>
 
 #include "util.h"
 
@@ -35,6 +36,31 @@ int strv_push(char ***v, size_t *n, char *s)
 	nv[*n] = NULL;
 	*v = nv;
 	return 0;
+}
+
+int strv_vpushf(char ***v, size_t *n, const char *fmt, va_list ap)
+{
+	char *s = NULL;
+	size_t len = n ? *n : strv_length(*v);
+	int r;
+
+	if (vasprintf(&s, fmt, ap) < 0)
+		return -ENOMEM;
+	r = strv_push(v, &len, s);
+	if (r >= 0 && n)
+		*n = len;
+	return r;
+}
+
+int strv_pushf(char ***v, size_t *n, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = strv_vpushf(v, n, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 int parse_u64(const char *s, int base, uint64_t *ret)

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -80,6 +81,9 @@ static inline void strv_freep(char ***v)
 #define _cleanup_strv_free_ _cleanup_(strv_freep)
 size_t strv_length(char *const *v);
 int strv_push(char ***v, size_t *n, char *s);
+/* Appends a formatted string; *n may be NULL (the length is counted then). */
+int strv_pushf(char ***v, size_t *n, const char *fmt, ...) _printf_(3, 4);
+int strv_vpushf(char ***v, size_t *n, const char *fmt, va_list ap) _printf_(3, 0);
 
 /* Parse helpers: whole string must be consumed; return -EINVAL / -ERANGE. */
 int parse_u64(const char *s, int base, uint64_t *ret);

@@ -156,7 +156,7 @@ static int ipv4_addresses(const char *ifname)
 	return found;
 }
 
-static int netdev_in_use(const char *ifname, char **ret_reason)
+static int iface_carries_traffic(const char *ifname)
 {
 	char p[PATH_MAX];
 	uint64_t flags;
@@ -168,13 +168,43 @@ static int netdev_in_use(const char *ifname, char **ret_reason)
 		return r == -ENOENT ? 0 : r;
 	if (!(flags & 0x1)) /* IFF_UP */
 		return 0;
-	if ((r = proc_lines_matching("/proc/net/route", 0, ifname, NULL)) != 0 ||
-	    (r = ipv6_routes(ifname)) != 0 || (r = ipv4_addresses(ifname)) != 0) {
+	if ((r = proc_lines_matching("/proc/net/route", 0, ifname, NULL)) != 0 || (r = ipv6_routes(ifname)) != 0)
+		return r;
+	return ipv4_addresses(ifname);
+}
+
+/* The interface itself, or the bridge/bond it is a port of (the host's address usually lives on
+ * the master), up with addresses or routes. */
+static int netdev_in_use(const char *ifname, char **ret_reason)
+{
+	_cleanup_free_ char *master = NULL;
+	char p[PATH_MAX];
+	int r = iface_carries_traffic(ifname);
+
+	if (r > 0)
+		return asprintf(ret_reason, "network interface %s is up with addresses or routes", ifname) < 0
+			       ? -ENOMEM
+			       : 1;
+	if (r < 0)
+		return r;
+	snprintf(p, sizeof(p), "/sys/class/net/%s/master", ifname);
+	if (root_readlink_base(p, &master) < 0)
+		return 0;
+	/* One level is what bridges over bonds need in practice; deeper stacks are rare. */
+	for (int depth = 0; master && depth < 3; depth++) {
+		_cleanup_free_ char *up = NULL;
+		if ((r = iface_carries_traffic(master)) > 0)
+			return asprintf(ret_reason, "network interface %s is a port of %s, which is up with addresses "
+					"or routes", ifname, master) < 0
+				       ? -ENOMEM
+				       : 1;
 		if (r < 0)
 			return r;
-		if (asprintf(ret_reason, "network interface %s is up with addresses or routes", ifname) < 0)
-			return -ENOMEM;
-		return 1;
+		snprintf(p, sizeof(p), "/sys/class/net/%s/master", master);
+		if (root_readlink_base(p, &up) < 0)
+			break;
+		free(master);
+		master = TAKE_PTR(up);
 	}
 	return 0;
 }

@@ -83,7 +83,9 @@ int vfio_pci_dev_to_json(const struct vfio_pci_dev *d, const struct vfio_group_i
  * driver_override -> unbind -> drivers_probe, then verify the driver link; with .group every
  * endpoint of the IOMMU group is moved. release: clear driver_override, unbind, restore the
  * recorded driver (or the kernel's default match), verify, forget the record. Every step's undo
- * is known before the step runs; a failure part-way rolls back what was done. */
+ * is known before the step runs; a failure part-way rolls back what was done. The record is
+ * "original_driver=NAME\noriginal_override=NAME\ndriver=NAME\n" (empty value: none). Under a
+ * fake root (PTCTL_ROOT) a missing driver is loaded only through $PTCTL_MODPROBE. */
 struct vfio_bind_opts {
 	const char *driver; /* NULL: vfio-pci */
 	bool group;         /* bind every endpoint of a non-viable group too */

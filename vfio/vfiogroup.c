@@ -66,8 +66,12 @@ struct vfio_group *vfio_group_unref(struct vfio_group *g)
 {
 	if (!g || --g->n_ref > 0)
 		return NULL;
-	/* Devices hold references, so none is open: detaching cannot be refused for that. */
-	(void)vfio_group_detach(g);
+	/* Devices hold references, so none is open and detaching should not be refused; if it is
+	 * anyway, closing the fd below detaches in the kernel, so let go of the container too. */
+	if (vfio_group_detach(g) < 0 && g->container) {
+		vfio_container_remove_group(g->container, g);
+		vfio_container_unref(TAKE_PTR(g->container));
+	}
 	if (g->fd >= 0)
 		close(g->fd);
 	free(g);

@@ -6,9 +6,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <limits.h>
-#include <sys/stat.h>
 
 #include "iommu/iommu.h"
+#include "lib/fakesys.h"
 #include "util/root.h"
 
 /* QEMU 10 intel-iommu (intremap=on, caching-mode=on) as the test host's kernel reads it. */
@@ -365,6 +365,22 @@ static void test_parse_hostile(void **st)
 	finish(&t);
 	assert_bad(&t, "has path 20.0");
 
+	/* The other structures' fixed parts. */
+	header(&t);
+	put16(&t, DMAR_RHSA);
+	put16(&t, 16);
+	put32(&t, 0);
+	put64(&t, 0xfed90000);
+	finish(&t);
+	assert_bad(&t, "rhsa at 0x30 has length 16");
+	header(&t);
+	put16(&t, DMAR_SATC);
+	put16(&t, 12);
+	put(&t, "\x01\0\0\0", 4);
+	put(&t, "\x01\x06\0\0", 4); /* a scope that claims 6 bytes where 4 are left */
+	finish(&t);
+	assert_bad(&t, "satc at 0x30: device scope at 0x38 (length 6) runs past");
+
 	/* Contents: an inverted RMRR, an unterminated ANDD name. */
 	header(&t);
 	rmrr(&t, 0x7c000000, 0x7bffffff);
@@ -510,70 +526,58 @@ static void test_cmdline(void **st)
 	assert_null(c.intel_iommu);
 }
 
-static char tmpdir[PATH_MAX];
-
-static void mkfile(const char *path, const char *content)
-{
-	char p[PATH_MAX], dir[PATH_MAX];
-	FILE *f;
-
-	assert_int_equal(root_path(p, sizeof(p), "%s", path), 0);
-	snprintf(dir, sizeof(dir), "%s", path);
-	*strrchr(dir, '/') = '\0';
-	assert_int_equal(root_mkdir_p(dir, 0755), 0);
-	f = fopen(p, "w");
-	assert_non_null(f);
-	fputs(content, f);
-	fclose(f);
-}
-
 static int setup_root(void **st)
 {
-	(void)st;
-	strcpy(tmpdir, "/tmp/ptctl-vtd-XXXXXX");
-	if (!mkdtemp(tmpdir))
+	struct fakesys *fs;
+	if (fakesys_new(&fs) < 0)
 		return -1;
-	root_set(tmpdir);
+	*st = fs;
 	return 0;
 }
 
 static int teardown_root(void **st)
 {
-	char cmd[PATH_MAX + 16];
-	(void)st;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	root_set(NULL);
-	return system(cmd) == 0 ? 0 : -1;
+	fakesys_free(*st);
+	return 0;
+}
+
+#define W(path, text) assert_int_equal(fakesys_write(fs, path, text), 0)
+
+/* Binary files (fakesys_write takes text). */
+static void write_bytes(const char *path, const void *buf, size_t len)
+{
+	char p[PATH_MAX];
+	FILE *f;
+
+	assert_int_equal(root_path(p, sizeof(p), "%s", path), 0);
+	f = fopen(p, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(buf, 1, len, f), len);
+	fclose(f);
 }
 
 static void test_status(void **st)
 {
 	_cleanup_(vtd_status_freep) struct vtd_status *s = NULL;
-	char p[PATH_MAX];
-	FILE *f;
-	(void)st;
+	struct fakesys *fs = *st;
 
-	mkfile("/sys/class/iommu/dmar0/intel-iommu/cap", "d2008c222f0686\n");
-	mkfile("/sys/class/iommu/dmar0/intel-iommu/ecap", "f00f4a\n");
-	mkfile("/sys/class/iommu/dmar0/intel-iommu/address", "fed90000\n");
-	mkfile("/sys/class/iommu/dmar0/intel-iommu/version", "1:0\n");
+	W("/sys/class/iommu/dmar0/intel-iommu/cap", "d2008c222f0686\n");
+	W("/sys/class/iommu/dmar0/intel-iommu/ecap", "f00f4a\n");
+	W("/sys/class/iommu/dmar0/intel-iommu/address", "fed90000\n");
+	W("/sys/class/iommu/dmar0/intel-iommu/version", "1:0\n");
 	/* A unit whose registers cannot be read is left out, with a warning. */
-	mkfile("/sys/class/iommu/dmar1/intel-iommu/cap", "d2008c222f0686\n");
-	mkfile("/sys/kernel/iommu_groups/10/reserved_regions", "0x00000000fee00000 0x00000000feefffff msi\n");
-	mkfile("/sys/kernel/iommu_groups/10/type", "identity\n");
-	mkfile("/sys/kernel/iommu_groups/2/reserved_regions",
-	       "0x0000000000000000 0x0000000000ffffff direct-relaxable\n"
-	       "0x00000000fee00000 0x00000000feefffff msi\n");
-	mkfile("/sys/kernel/iommu_groups/9/reserved_regions", "not a region\n");
-	mkfile("/sys/kernel/irq/0/chip_name", "IR-IO-APIC\n");
-	mkfile("/sys/kernel/irq/24/chip_name", "DMAR-MSI\n");
-	mkfile("/proc/cmdline", "quiet intel_iommu=on\n");
-	assert_int_equal(root_path(p, sizeof(p), "/sys/firmware/acpi/tables/DMAR"), 0);
-	assert_int_equal(root_mkdir_p("/sys/firmware/acpi/tables", 0755), 0);
-	f = fopen(p, "wb");
-	assert_non_null(f);
-	fwrite(qemu_dmar, 1, sizeof(qemu_dmar), f);
-	fclose(f);
+	W("/sys/class/iommu/dmar1/intel-iommu/cap", "d2008c222f0686\n");
+	W("/sys/kernel/iommu_groups/10/reserved_regions", "0x00000000fee00000 0x00000000feefffff msi\n");
+	W("/sys/kernel/iommu_groups/10/type", "identity\n");
+	W("/sys/kernel/iommu_groups/2/reserved_regions",
+	  "0x0000000000000000 0x0000000000ffffff direct-relaxable\n"
+	  "0x00000000fee00000 0x00000000feefffff msi\n");
+	W("/sys/kernel/iommu_groups/9/reserved_regions", "not a region\n");
+	W("/sys/kernel/irq/0/chip_name", "IR-IO-APIC\n");
+	W("/sys/kernel/irq/24/chip_name", "DMAR-MSI\n");
+	W("/proc/cmdline", "quiet intel_iommu=on\n");
+	W("/sys/firmware/acpi/tables/DMAR", "");
+	write_bytes("/sys/firmware/acpi/tables/DMAR", qemu_dmar, sizeof(qemu_dmar));
 
 	assert_int_equal(vtd_status_read(&s), 0);
 	assert_int_equal(s->kind, VTD_IOMMU_INTEL);
@@ -617,10 +621,8 @@ static void test_status_empty(void **st)
 static void test_scope_hops(void **st)
 {
 	struct dmar_scope sc = { .type = DMAR_SCOPE_ENDPOINT, .start_bus = 0, .npath = 2 };
-	char buf[128], p[PATH_MAX];
+	char buf[128];
 	uint8_t cfg[64] = { 0 };
-	FILE *f;
-	(void)st;
 
 	sc.path[0].dev = 0x1c;
 	sc.path[1].dev = 0;
@@ -628,12 +630,8 @@ static void test_scope_hops(void **st)
 	assert_string_equal(buf, "endpoint 0000:00:1c.0/00.0"); /* no bridge to follow */
 	cfg[0x0e] = 1;
 	cfg[0x19] = 3;
-	assert_int_equal(root_mkdir_p("/sys/bus/pci/devices/0000:00:1c.0", 0755), 0);
-	assert_int_equal(root_path(p, sizeof(p), "/sys/bus/pci/devices/0000:00:1c.0/config"), 0);
-	f = fopen(p, "wb");
-	assert_non_null(f);
-	fwrite(cfg, 1, sizeof(cfg), f);
-	fclose(f);
+	assert_int_equal(fakesys_write(*st, "/sys/bus/pci/devices/0000:00:1c.0/config", ""), 0);
+	write_bytes("/sys/bus/pci/devices/0000:00:1c.0/config", cfg, sizeof(cfg));
 	assert_int_equal(dmar_scope_format(&sc, 0, buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "endpoint 0000:03:00.0");
 	assert_int_equal(dmar_scope_format(&sc, 0, buf, 8), -ENOBUFS);

@@ -58,6 +58,8 @@ struct fakesys {
 	size_t n_fails;
 	char **writes;
 	size_t n_writes;
+	fakesys_write_cb on_write;
+	void *on_write_data;
 };
 
 static const char pci_ids[] =
@@ -319,6 +321,8 @@ static int model_write(const char *path, const char *value, void *userdata)
 	char *entry = strdup(buf);
 	if (!entry || strv_push(&fs->writes, &fs->n_writes, entry) < 0)
 		return -ENOMEM;
+	if (fs->on_write && (r = fs->on_write(path, value, fs->on_write_data)) < 0)
+		return r;
 	for (size_t i = 0; i < fs->n_fails; i++) {
 		size_t pl = strlen(path), sl = strlen(fs->fails[i].suffix);
 		if (fs->fails[i].countdown > 0 && pl >= sl && streq(path + pl - sl, fs->fails[i].suffix) &&
@@ -916,4 +920,10 @@ int fakesys_add_module(struct fakesys *fs, const char *module, const char *drive
 const char *fakesys_modprobe_path(const struct fakesys *fs)
 {
 	return fs->modprobe;
+}
+
+void fakesys_on_write(struct fakesys *fs, fakesys_write_cb cb, void *userdata)
+{
+	fs->on_write = cb;
+	fs->on_write_data = userdata;
 }

@@ -89,6 +89,11 @@ int fakesys_add_block(struct fakesys *fs, const char *dev, const char *disk, con
 int fakesys_add_mount(struct fakesys *fs, const char *devno, const char *mountpoint);
 int fakesys_add_holder(struct fakesys *fs, const char *blk, const char *holder);
 
+/* Called before the model for every write (after the write is logged): return 0 to let the model
+ * handle it, < 0 to fail the write with that error. Lets a test act at an exact step. */
+typedef int (*fakesys_write_cb)(const char *path, const char *value, void *userdata);
+void fakesys_on_write(struct fakesys *fs, fakesys_write_cb cb, void *userdata);
+
 /* The driver a device is bound to now (*ret NULL when unbound). */
 int fakesys_driver(struct fakesys *fs, const char *dev, char **ret);
 /* driver_override as the kernel shows it ("(null)" when unset). */

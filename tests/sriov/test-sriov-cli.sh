@@ -49,6 +49,33 @@ mkdir -p "$root/proc/4242/fd" "$root/run"
 echo qemu-system-x86 >"$root/proc/4242/comm"
 ln -s /dev/vfio/21 "$root/proc/4242/fd/7"
 
+# --- golden files: table and JSON as people and scripts see them (UPDATE_GOLDEN=1 rewrites them) ---
+golden=$(cd "$(dirname "$0")" && pwd)/golden
+mkdir -p "$golden"
+gold() { # NAME EXPECTED-EXIT ARGS...
+	local name=$1 want=$2 got
+	shift 2
+	got=$("$PTCTL" "$@" 2>&1; echo "exit $?")
+	check "$name exit" "exit $want" "${got##*$'\n'}"
+	if [ "${UPDATE_GOLDEN:-0}" = 1 ]; then
+		printf '%s\n' "$got" >"$golden/$name"
+	elif [ "$got" != "$(cat "$golden/$name" 2>/dev/null)" ]; then
+		echo "FAIL: $name differs from $golden/$name (UPDATE_GOLDEN=1 to accept):"
+		diff -u "$golden/$name" <(printf '%s\n' "$got")
+		fails=$((fails + 1))
+	fi
+}
+gold show-igb.txt 0 sriov show 0000:01:00.0
+gold show-igb.json 0 --json sriov show 0000:01:00.0
+gold show-nvme.txt 0 sriov show 0000:02:00.0
+gold create-dry-run.txt 0 --dry-run sriov create 01:00.0 4 --force
+gold destroy-in-use.txt 1 sriov destroy 0000:01:00.0
+gold set-bad-mac.txt 2 sriov set 0000:01:00.0 0 mac ff:ff:ff:ff:ff:ff
+gold set-bad-vf.txt 2 sriov set 0000:01:00.0 2 trust on
+gold set-nvme.txt 2 sriov set 0000:02:00.0 0 trust on
+gold create-too-many.txt 2 sriov create 0000:01:00.0 9
+gold create-usage.txt 2 sriov create 0000:01:00.0
+
 # --- show ---
 run sriov show 0000:01:00.0
 check "show exit" 0 "$rc"

@@ -297,6 +297,7 @@ static void test_build_get(void **state)
 	assert_int_equal(nlmsg_parse(nlmsg_hdr(msg), sizeof(struct ifinfomsg), tb, IFLA_MAX, NULL), 0);
 	assert_non_null(tb[IFLA_EXT_MASK]);
 	assert_true(nla_get_u32(tb[IFLA_EXT_MASK]) & RTEXT_FILTER_VF);
+	assert_true(nla_get_u32(tb[IFLA_EXT_MASK]) & RTEXT_FILTER_SKIP_STATS);
 	nlmsg_free(msg);
 }
 

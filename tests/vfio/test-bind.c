@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <signal.h>
+
 #include "lib/fakesys.h"
 #include "util/root.h"
 #include "util/state.h"
@@ -412,6 +414,46 @@ static void test_release_failure_keeps_vfio(void **s)
 	assert_driver("0000:02:00.0", "e1000e");
 }
 
+static volatile sig_atomic_t got_sigint;
+static int sigint_during_unbind;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	got_sigint = 1;
+}
+
+static int interrupt_at_unbind(const char *path, const char *value, void *userdata)
+{
+	(void)value;
+	(void)userdata;
+	if (strstr(path, "/unbind")) {
+		raise(SIGINT);
+		sigint_during_unbind = got_sigint; /* 0 when the signal is held back */
+	}
+	return 0;
+}
+
+/* Ctrl-C between unbind and probe must not strand the device: it arrives after the bind. */
+static void test_sigint_held_while_moving(void **s)
+{
+	struct vfio_bind_result res;
+	struct sigaction sa = { .sa_handler = on_sigint }, old;
+	(void)s;
+
+	assert_int_equal(sigaction(SIGINT, &sa, &old), 0);
+	got_sigint = 0;
+	sigint_during_unbind = -1;
+	fakesys_on_write(fs, interrupt_at_unbind, NULL);
+	assert_int_equal(do_bind("02:00.0", (struct vfio_bind_opts){ 0 }, &res), 0);
+	vfio_bind_result_clear(&res);
+	assert_int_equal(sigint_during_unbind, 0);
+	assert_int_equal(got_sigint, 1);
+	assert_driver("0000:02:00.0", "vfio-pci");
+	fakesys_on_write(fs, NULL, NULL);
+	sigaction(SIGINT, &old, NULL);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -421,7 +463,7 @@ int main(void)
 		T(test_rollback_override_write),  T(test_stranded_reported),	  T(test_dry_run_changes_nothing),
 		T(test_refusals),		  T(test_no_iommu_refused),	  T(test_pf_with_vfs_refused),	  T(test_lock_held),
 		T(test_modprobe),		  T(test_release_binds_original_directly),
-		T(test_release_failure_keeps_vfio),
+		T(test_release_failure_keeps_vfio), T(test_sigint_held_while_moving),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);

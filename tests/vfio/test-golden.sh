@@ -69,5 +69,22 @@ if [ "$(basename "$(readlink "$tmp/iommu/sys/bus/pci/devices/0000:00:1f.3/driver
 	fail=1
 fi
 
+# Every JSON key a verb prints is documented in its --help page.
+# (show documents its own keys and refers to list's for the rest.)
+keys_documented() {
+	local json=$1 k
+	shift
+	for k in $(grep -o '"[a-z_]*":' "$json" | tr -d '":' | sort -u); do
+		if ! for v in "$@"; do "$ptctl" "$v" --help; done | grep -qw -- "$k"; then
+			echo "FAIL: key '$k' in $(basename "$json") is not documented in ptctl $* --help"
+			fail=1
+		fi
+	done
+}
+keys_documented "$golden/list.json" list
+keys_documented "$golden/show-smbus.json" show list
+keys_documented "$golden/show-igb-pf.json" show list
+keys_documented "$golden/bind-dry-run.json" bind
+
 [ "$fail" = 0 ] && echo "test-golden: all outputs match"
 exit $fail

@@ -241,6 +241,28 @@ static void test_in_use(void **s)
 	vfio_pci_dev_free(d);
 }
 
+/* A NIC that is a bridge port: the host's address lives on the bridge, so the NIC is in use. */
+static void test_bridge_port_in_use(void **s)
+{
+	struct vfio_pci_dev *d;
+	char *why = NULL;
+	(void)s;
+
+	assert_int_equal(fakesys_write(fs, "/sys/devices/virtual/net/br0/flags", "0x1003\n"), 0);
+	assert_int_equal(fakesys_symlink(fs, "/sys/devices/virtual/net/br0", "/sys/class/net/br0"), 0);
+	assert_int_equal(fakesys_symlink(fs, "/sys/devices/virtual/net/br0",
+					 "/sys/devices/pci0000:00/0000:00:1c.1/0000:02:00.0/net/enp2s0/master"),
+			 0);
+	assert_int_equal(fakesys_write(fs, "/sys/class/net/enp2s0/flags", "0x1103\n"), 0);
+	d = get("02:00.0");
+	assert_int_equal(vfio_pci_in_use(d, &why), 0); /* the bridge has no address yet */
+	assert_int_equal(fakesys_add_route(fs, "br0"), 0);
+	assert_int_equal(vfio_pci_in_use(d, &why), 1);
+	assert_string_equal(why, "network interface enp2s0 is a port of br0, which is up with addresses or routes");
+	free(why);
+	vfio_pci_dev_free(d);
+}
+
 static void test_block_holders_and_swap(void **s)
 {
 	struct vfio_pci_dev *d;
@@ -329,6 +351,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_readiness, setup_sample, teardown),
 		cmocka_unit_test_setup_teardown(test_no_iommu, setup_empty, teardown),
 		cmocka_unit_test_setup_teardown(test_in_use, setup_sample, teardown),
+		cmocka_unit_test_setup_teardown(test_bridge_port_in_use, setup_sample, teardown),
 		cmocka_unit_test_setup_teardown(test_block_holders_and_swap, setup_empty, teardown),
 		cmocka_unit_test_setup_teardown(test_raw_config, setup_empty, teardown),
 		cmocka_unit_test_setup_teardown(test_broken_pci_ids, setup_sample, teardown),

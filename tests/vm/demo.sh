@@ -43,5 +43,10 @@ say "6. Give the e1000e back to its original driver."
 tour release "$RIG_E1000E"
 step readlink "/sys/bus/pci/devices/$RIG_E1000E/driver"
 
+# Further stops, one file per feature (demo.d/NN-name.sh, sourced in name order).
+for stop in "${RIG_DIR:-/rig/tests/vm}"/demo.d/*.sh; do
+	[ -e "$stop" ] && . "$stop"
+done
+
 say "That is the flow today. Try it yourself: tests/vm/rig shell"
 exit 0

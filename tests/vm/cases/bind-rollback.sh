@@ -2,7 +2,8 @@
 # `ptctl bind` when the real kernel says no: vfio-pci refuses an NVMe physical function with SR-IOV
 # enabled ("Cannot bind to PF with SR-IOV enabled"), so a forced bind must roll back to nvme with
 # driver_override cleared and no record left; without --force it is refused up front. Also: an
-# interface that is up with only a /32 IPv4 address (no route; seen only over rtnetlink) is in use.
+# interface that is up with only a /32 IPv4 address (no route; seen only over rtnetlink) is in use,
+# and so is a port of a bridge that carries the address.
 # rig-timeout: 120
 # rig-needs: bind release show
 . /rig/lib.sh
@@ -37,5 +38,13 @@ RIG_QUIET=1 run ptctl show --json "$RIG_E1000E"
 expect_match "$(jq -r .in_use <<<"$out")" "$nd" "show says why it is in use"
 expect_eq "$(driver_of "$RIG_E1000E")" e1000e "e1000e after the refusal"
 ip addr flush dev "$nd"
+
+ip link add ptbr0 type bridge && ip link set "$nd" master ptbr0 && ip link set ptbr0 up &&
+	ip addr add 198.18.0.9/24 dev ptbr0 || fail "cannot build a bridge over $nd"
+trap 'ip link del ptbr0; ip link set "$nd" down' EXIT
+expect_rc 1 ptctl bind "$RIG_E1000E"
+expect_match "$out" "$nd is a port of ptbr0" "a bridge port carrying the host's address is in use"
+ip link del ptbr0
 ip link set "$nd" down
 trap - EXIT
+expect_ok ptctl bind --dry-run "$RIG_E1000E"

@@ -3,6 +3,7 @@
 # memory mapped at IOVA = gpa, blocked DMA (DMAR faults logged), MSI to an eventfd, `ptctl vfio probe`
 # on edu and e1000e, `ptctl bench dma` figures.
 # rig-timeout: 240
+# rig-needs: bind release
 . /rig/lib.sh
 
 # Devices go back where they were, whatever happens (sysfs directly if `ptctl release` cannot).
@@ -82,6 +83,8 @@ dmesg | grep 'DMAR.*fault addr' | tail -n 4
 step ptctl bench dma --device "$RIG_EDU" --size 64M --threads 2 || fail "bench dma (4k) failed"
 expect_ok ptctl bench dma --json --device "$RIG_EDU" --size 32M --threads 2
 expect_match "$(jq -r '.map_gb_per_s' <<<"$out")" '^[0-9.e+-]+$' "bench JSON map_gb_per_s"
+# As root the physical layout is visible: some runs, none larger than the memory.
+expect_eq "$(jq -r '.phys_runs > 0 and .largest_phys_run <= .size' <<<"$out")" true "bench JSON physical runs"
 echo 32 >/proc/sys/vm/nr_hugepages
 if [ "$(cat /proc/sys/vm/nr_hugepages)" -ge 16 ]; then
 	step ptctl bench dma --device "$RIG_EDU" --size 32M --page 2m --threads 2 || fail "bench dma (2m) failed"

@@ -88,6 +88,59 @@ static int64_t host_count(const struct pci_addr *addr, enum irq_host_kind kind, 
 	return count;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+#define SAMPLES 50
+
+/* Raise -> arrival, SAMPLES times, busy-polling: through KVM (the vector in the IRR) when vm is
+ * given, else through userspace (the eventfd readable). Prints min/median/max in microseconds. */
+static void measure(const char *what, struct test_vm *vm, unsigned vector, struct irq_vectors *vec)
+{
+	double us[SAMPLES];
+	size_t n = 0;
+
+	for (int i = 0; i < SAMPLES; i++) {
+		double t0, t;
+		uint64_t cnt;
+		bool got = false;
+
+		if (vm && lapic_reset_pending(vm) < 0)
+			break;
+		t0 = now_ms();
+		edu_pulse();
+		do {
+			if (vm) {
+				struct kvm_lapic_state st;
+				got = lapic_get(vm, &st) == 0 && lapic_bit(&st, LAPIC_IRR, vector);
+			} else
+				got = irq_vectors_take(vec, 0, &cnt) == 0 && cnt > 0;
+			t = now_ms();
+		} while (!got && t - t0 < 1000);
+		if (got)
+			us[n++] = (t - t0) * 1000;
+	}
+	CHECK(n == SAMPLES, "%s: %zu of %d raises arrived", what, n, SAMPLES);
+	if (n == 0)
+		return;
+	qsort(us, n, sizeof(us[0]), cmp_double);
+	printf("figure: %s: raise -> arrival min %.0f us, median %.0f us, max %.0f us (%zu samples)\n", what, us[0],
+	       us[n / 2], us[n - 1], n);
+}
+
+/* Raise and acknowledge edu's INTx with time for the host to take it; the host count after. */
+static int64_t intx_pulse(const struct pci_addr *addr)
+{
+	edu_write(EDU_IRQ_RAISE, 1);
+	usleep(200 * 1000);
+	edu_write(EDU_IRQ_ACK, 1);
+	usleep(50 * 1000);
+	return host_count(addr, IRQ_HOST_INTX, false);
+}
+
 /* INTx, level-triggered: VFIO masks the line when it fires and signals the trigger eventfd; a
  * resampling irqfd holds the IOAPIC pin asserted until the guest's EOI, then signals the resample
  * eventfd, which VFIO takes as "unmask". No guest code runs here, so the test plays KVM's part at
@@ -103,7 +156,7 @@ static int intx(struct vfio_device *d, struct test_vm *vm, const struct pci_addr
 	struct kvm_irqchip chip = { .chip_id = KVM_IRQCHIP_IOAPIC };
 	const unsigned pin = 10, vector = 0x41;
 	int32_t rfd = resample;
-	int64_t c0, c1, c2, c3;
+	int64_t c0, c1, c2, c3, c4, c5, c6;
 	uint64_t one = 1;
 
 	CHECK(desc && desc->count == 1 && (desc->flags & VFIO_IRQ_INFO_MASKABLE), "INTx index: 1 maskable line");
@@ -158,6 +211,24 @@ static int intx(struct vfio_device *d, struct test_vm *vm, const struct pci_addr
 	edu_write(EDU_IRQ_ACK, 1);
 	c3 = host_count(addr, IRQ_HOST_INTX, true);
 	CHECK(c3 == c2 + 1, "resample eventfd unmasked the line (count %lld -> %lld)", (long long)c2, (long long)c3);
+
+	/* The ioctl forms: UNMASK (DATA_NONE), MASK (DATA_NONE), UNMASK (DATA_BOOL). */
+	MUST(irq_vfio_set(vfio_device_fd(d), &info,
+			  &(struct irq_vfio_req){ .op = IRQ_VFIO_UNMASK, .index = VFIO_PCI_INTX_IRQ_INDEX, .count = 1 }));
+	c4 = intx_pulse(addr);
+	CHECK(c4 == c3 + 1, "UNMASK ioctl: the next raise interrupts (count %lld -> %lld)", (long long)c3, (long long)c4);
+	MUST(irq_vfio_set(vfio_device_fd(d), &info,
+			  &(struct irq_vfio_req){ .op = IRQ_VFIO_UNMASK, .index = VFIO_PCI_INTX_IRQ_INDEX, .count = 1 }));
+	MUST(irq_vfio_set(vfio_device_fd(d), &info,
+			  &(struct irq_vfio_req){ .op = IRQ_VFIO_MASK, .index = VFIO_PCI_INTX_IRQ_INDEX, .count = 1 }));
+	c5 = intx_pulse(addr);
+	CHECK(c5 == c4, "MASK ioctl: the next raise does not (count %lld)", (long long)c5);
+	MUST(irq_vfio_set(vfio_device_fd(d), &info,
+			  &(struct irq_vfio_req){ .op = IRQ_VFIO_UNMASK, .index = VFIO_PCI_INTX_IRQ_INDEX, .count = 1,
+						  .bools = (uint8_t[]){ 1 } }));
+	c6 = intx_pulse(addr);
+	CHECK(c6 == c5 + 1, "UNMASK ioctl with DATA_BOOL: interrupts again (count %lld -> %lld)", (long long)c5,
+	      (long long)c6);
 
 	MUST(irq_irqfd_deassign(vm->vm, pin, irq_vectors_fd(trig, 0)));
 	MUST(irq_vfio_set(vfio_device_fd(d), &info,
@@ -250,6 +321,7 @@ int main(int argc, char **argv)
 	MUST(irq_vectors_take(vec, 0, &n));
 	CHECK(n == 0, "KVM consumed the eventfd (nothing left for userspace: %llu)", (unsigned long long)n);
 	CHECK(lapic_wait_irr(&vm, 0x32, 0) == 0, "vector 0x32 not pending");
+	measure("MSI via KVM irqfd", &vm, 0x31, NULL);
 
 	/* Route removed: the device still interrupts the host, the guest sees nothing. */
 	MUST(lapic_reset_pending(&vm));
@@ -275,6 +347,7 @@ int main(int argc, char **argv)
 	edu_pulse();
 	CHECK(irq_vectors_wait(vec, 0, 2000, &n) == 1, "irqfd deassigned: the MSI is back on the eventfd");
 	CHECK(lapic_wait_irr(&vm, 0x32, 0) == 0, "and not in the LAPIC");
+	measure("MSI via eventfd to userspace", NULL, 0, vec);
 
 	/* MSI disabled: the host IRQ goes away (and edu falls back to INTx). */
 	MUST(irq_vfio_set(vfio_device_fd(d), &info,
