@@ -81,7 +81,7 @@ int irq_msi_x86(uint32_t apic_id, unsigned vector, struct irq_msi *ret);
 enum {
 	/* Keep the routes KVM_CREATE_IRQCHIP installs (GSI 0-15: PIC and IOAPIC, 16-23: IOAPIC):
 	 * KVM_SET_GSI_ROUTING replaces the whole table, so a table without them would unwire the
-	 * irqchip. */
+	 * irqchip. Not for a split irqchip (its IOAPIC is in userspace; the kernel refuses them). */
 	IRQ_ROUTES_IRQCHIP = 1 << 0,
 };
 
@@ -89,7 +89,8 @@ struct irq_routes;
 
 /* vm_fd: the KVM VM (-1 for a table that is only built, never committed: unit tests). max: the
  * table limit (entries and GSIs); 0 asks the kernel (KVM_CAP_IRQ_ROUTING), otherwise it is capped
- * at what the kernel allows. */
+ * at what the kernel allows. -EOPNOTSUPP without routing support, -ERANGE for a limit that cannot
+ * hold the irqchip's 40 routes. Nothing reaches the kernel before the first commit. */
 int irq_routes_new(int vm_fd, unsigned max, unsigned flags, struct irq_routes **ret);
 struct irq_routes *irq_routes_free(struct irq_routes *t);
 static inline void irq_routes_freep(struct irq_routes **t)

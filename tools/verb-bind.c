@@ -123,14 +123,18 @@ static int bind_run(int argc, char **argv, const struct verb_ctx *ctx)
 
 static int release_run(int argc, char **argv, const struct verb_ctx *ctx)
 {
-	static const struct option opts[] = { { NULL, 0, NULL, 0 } };
+	enum { OPT_GROUP = 0x100 };
+	static const struct option opts[] = { { "group", no_argument, NULL, OPT_GROUP }, { NULL, 0, NULL, 0 } };
 	struct vfio_bind_opts o = { .dry_run = ctx->dry_run };
 	struct vfio_bind_result res = { 0 };
 	struct pci_addr a;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0)
-		return verb_usage_error(ctx, "release", "unknown option");
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
+		if (c != OPT_GROUP)
+			return verb_usage_error(ctx, "release", "unknown option");
+		o.group = true;
+	}
 	if (optind + 1 != argc)
 		return verb_usage_error(ctx, "release", "expected one device ADDRESS");
 	if (parse_address(argv[optind], &a) < 0)
@@ -181,7 +185,7 @@ PTCTL_VERB(bind, .name = "bind", .synopsis = "ADDRESS [--driver DRIVER] [--group
 		   "    ptctl bind 00:1f.3 --group --dry-run\n"
 		   "    ptctl bind 0000:03:00.0 --driver pci-stub\n");
 
-PTCTL_VERB(release, .name = "release", .synopsis = "ADDRESS", .summary = "return a device from vfio-pci to its original driver",
+PTCTL_VERB(release, .name = "release", .synopsis = "ADDRESS [--group]", .summary = "return a device from vfio-pci to its original driver",
 	   .flags = VERB_JSON | VERB_DRY_RUN, .run = release_run,
 	   .help = "DESCRIPTION\n"
 		   "    Returns the device at ADDRESS to the driver recorded by `ptctl bind`: restores\n"
@@ -190,11 +194,14 @@ PTCTL_VERB(release, .name = "release", .synopsis = "ADDRESS", .summary = "return
 		   "    driver link, and removes the record. A device that was unbound before stays unbound.\n"
 		   "    Without a record (bound by something else), a device on a VFIO driver is handed to\n"
 		   "    the kernel's default match. On failure it is put back on vfio-pci, not left unbound.\n"
-		   "    Each device of a group bound with --group is released on its own.\n\n"
+		   "    Each device is released on its own: a failure stops there, and the devices released\n"
+		   "    before it stay released (on their original drivers).\n\n"
 		   "OPTIONS\n"
-		   "    none besides the common ones.\n\n"
+		   "    --group          also release every other member of the device's IOMMU group that\n"
+		   "                     ptctl bound (the undo of `ptctl bind --group`)\n\n"
 		   "OUTPUT\n"
 		   "    As for `ptctl bind`: DEVICE FROM TO, or the plan with --dry-run; --json likewise.\n\n"
 		   "EXAMPLES\n"
 		   "    ptctl release 0000:03:00.0\n"
-		   "    ptctl release 03:00.0 --dry-run\n");
+		   "    ptctl release 03:00.0 --dry-run\n"
+		   "    ptctl release 00:1f.3 --group\n");

@@ -181,27 +181,68 @@ static int release_locked(struct op *op, const struct vfio_pci_dev *d, struct or
 	return o->recorded ? forget(op, s) : 0;
 }
 
+static int release_one(struct op *op, const struct pci_addr *addr)
+{
+	struct origin origin = { 0 };
+	struct vfio_pci_dev *d = NULL;
+	int r = bind_check_device(op, addr, &d);
+
+	if (r < 0)
+		return r;
+	r = release_locked(op, d, &origin);
+	origin_clear(&origin);
+	/* Each device is its own transaction: a later failure must not undo an earlier release. */
+	bind_snapshots_free(op);
+	vfio_pci_dev_free(d);
+	return r;
+}
+
+/* With .group: the other members of the group that ptctl bound (they have a record). */
+static int release_group_rest(struct op *op, const struct pci_addr *addr)
+{
+	struct vfio_group_info *g = NULL;
+	struct vfio_pci_dev *d = NULL;
+	int r = vfio_pci_dev_read(addr, &d);
+
+	if (r < 0)
+		return r;
+	r = vfio_group_read(d->iommu_group, &g);
+	vfio_pci_dev_free(d);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return bind_fail(op->res, VFIO_BIND_FAILED, "cannot read its IOMMU group: %s", strerror(-r));
+	for (size_t i = 0; i < g->n_members && r >= 0; i++) {
+		char *rec = NULL;
+		if (pci_addr_cmp(&g->members[i].addr, addr) == 0 ||
+		    state_read(RECORD_KIND, g->members[i].name, &rec) < 0)
+			continue;
+		free(rec);
+		r = release_one(op, &g->members[i].addr);
+	}
+	vfio_group_info_free(g);
+	return r;
+}
+
 int vfio_release(const struct pci_addr *addr, const struct vfio_bind_opts *o, struct vfio_bind_result *res)
 {
 	struct op op = { .o = o,
 			 .res = res,
 			 .timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS };
-	struct origin origin = { 0 };
 	struct vfio_pci_dev *d = NULL;
 	int lock, r;
 
+	/* Bad input is reported before waiting for the lock. */
 	if ((r = bind_check_device(&op, addr, &d)) < 0)
 		return r;
-	lock = bind_take_lock(&op);
-	if (lock < -1) {
-		vfio_pci_dev_free(d);
-		return lock;
-	}
-	bind_hold_signals(&op);
-	r = release_locked(&op, d, &origin);
-	origin_clear(&origin);
-	bind_snapshots_free(&op);
 	vfio_pci_dev_free(d);
+	lock = bind_take_lock(&op);
+	if (lock < -1)
+		return lock;
+	bind_hold_signals(&op);
+	r = release_one(&op, addr);
+	if (r >= 0 && o->group)
+		r = release_group_rest(&op, addr);
 	if (lock >= 0)
 		close(lock);
 	bind_allow_signals(&op);

@@ -102,8 +102,11 @@ static int add_detail(json_object *o, const struct vfio_pci_dev *d, const struct
 	    (r = add_strv(o, "netdevs", d->netdevs)) < 0 || (r = add_strv(o, "block_devices", d->block_devices)) < 0)
 		return r;
 	r = vfio_pci_in_use(d, &use);
-	if (r < 0)
+	if (r == -ENOMEM)
 		return r;
+	/* Say so rather than fail the whole record (bind refuses when it cannot tell). */
+	if (r < 0 && asprintf(&use, "unknown: cannot tell (%s)", strerror(-r)) < 0)
+		return -ENOMEM;
 	if ((r = json_add_str(o, "in_use", use)) < 0)
 		return r;
 	ready = vfio_pci_readiness(d, g, &why);

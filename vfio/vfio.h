@@ -88,7 +88,8 @@ int vfio_pci_dev_to_json(const struct vfio_pci_dev *d, const struct vfio_group_i
  * fake root (PTCTL_ROOT) a missing driver is loaded only through $PTCTL_MODPROBE. */
 struct vfio_bind_opts {
 	const char *driver; /* NULL: vfio-pci */
-	bool group;         /* bind every endpoint of a non-viable group too */
+	bool group;         /* bind: every endpoint of a non-viable group too; release: every member
+			     * of the group that ptctl bound, each on its own */
 	bool force;         /* bind devices the host is using */
 	bool dry_run;       /* plan only: steps are listed, nothing runs */
 	bool locked;        /* the caller holds state_lock() already */

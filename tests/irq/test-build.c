@@ -341,6 +341,32 @@ static void test_vectors(void **s)
 	assert_int_equal(irq_vectors_signal(v, 9), -EINVAL);
 }
 
+/* The ioctl wrappers pass the kernel's errors through: no device, and an fd that is not VFIO/KVM. */
+static void test_ioctl_errors(void **s)
+{
+	_cleanup_free_ struct vfio_irq_set *set = NULL;
+	_cleanup_close_ int efd = irq_eventfd_new();
+	struct vfio_irq_info info = { .index = 77 };
+	struct irq_kvm_caps caps = { .routes_max = 77 };
+	_cleanup_irq_routes_ struct irq_routes *t = NULL;
+	(void)s;
+
+	assert_true(efd >= 0);
+	assert_int_equal(irq_vfio_build(&(struct irq_vfio_req){ .op = IRQ_VFIO_DISABLE, .index = VFIO_PCI_MSI_IRQ_INDEX },
+					&msi, &set),
+			 0);
+	assert_int_equal(irq_vfio_apply(-1, set), -EBADF);
+	assert_int_equal(irq_vfio_apply(efd, set), -ENOTTY);
+	assert_int_equal(irq_vfio_get_info(-1, 0, &info), -EBADF);
+	assert_int_equal(irq_vfio_get_info(efd, 0, &info), -ENOTTY);
+	assert_int_equal(info.index, 77); /* untouched on failure */
+	assert_int_equal(irq_kvm_caps(efd, &caps), -ENOTTY);
+	assert_int_equal(caps.routes_max, 77);
+	assert_int_equal(irq_routes_new(efd, 0, 0, &t), -ENOTTY);
+	assert_null(t);
+	assert_int_equal(irq_irqfd_assign(efd, 24, efd, -1), -ENOTTY);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -348,7 +374,7 @@ int main(void)
 		cmocka_unit_test(test_vfio_mask),        cmocka_unit_test(test_vfio_errors),
 		cmocka_unit_test(test_msi_x86),          cmocka_unit_test(test_routes_bookkeeping),
 		cmocka_unit_test(test_routes_limit),     cmocka_unit_test(test_irqfd_build),
-		cmocka_unit_test(test_vectors),
+		cmocka_unit_test(test_vectors),          cmocka_unit_test(test_ioctl_errors),
 	};
 	return cmocka_run_group_tests_name("irq-build", tests, NULL, NULL);
 }

@@ -168,6 +168,33 @@ static void test_group_refused_then_bound(void **s)
 	vfio_bind_result_clear(&res);
 	assert_driver("0000:00:1f.2", "ahci");
 	assert_driver("0000:00:1f.0", "vfio-pci");
+
+	/* --group releases the rest that ptctl bound. */
+	assert_int_equal(do_release("00:1f.3", (struct vfio_bind_opts){ .group = true }, &res), 0);
+	assert_int_equal(res.n_changes, 2);
+	vfio_bind_result_clear(&res);
+	assert_driver("0000:00:1f.0", "lpc_ich");
+	assert_driver("0000:00:1f.2", "ahci");
+	assert_driver("0000:00:1f.3", "i801_smbus");
+	assert_false(has_record("0000:00:1f.0") || has_record("0000:00:1f.3"));
+}
+
+/* release --group stops at a failing member; the ones released before stay released. */
+static void test_release_group_partial(void **s)
+{
+	struct vfio_bind_result res;
+	(void)s;
+
+	assert_int_equal(do_bind("00:1f.3", (struct vfio_bind_opts){ .group = true }, &res), 0);
+	vfio_bind_result_clear(&res);
+	assert_int_equal(fakesys_fault(fs, "ahci", FAKESYS_PROBE_FAILS), 0);
+	assert_int_equal(do_release("00:1f.3", (struct vfio_bind_opts){ .group = true }, &res), -EIO);
+	assert_string_equal(res.object, "0000:00:1f.2");
+	vfio_bind_result_clear(&res);
+	assert_driver("0000:00:1f.3", "i801_smbus");
+	assert_driver("0000:00:1f.0", "lpc_ich");
+	assert_driver("0000:00:1f.2", "vfio-pci");
+	assert_true(has_record("0000:00:1f.2"));
 }
 
 static void test_in_use_refused_then_forced(void **s)
@@ -463,7 +490,7 @@ int main(void)
 		T(test_rollback_override_write),  T(test_stranded_reported),	  T(test_dry_run_changes_nothing),
 		T(test_refusals),		  T(test_no_iommu_refused),	  T(test_pf_with_vfs_refused),	  T(test_lock_held),
 		T(test_modprobe),		  T(test_release_binds_original_directly),
-		T(test_release_failure_keeps_vfio), T(test_sigint_held_while_moving),
+		T(test_release_failure_keeps_vfio), T(test_sigint_held_while_moving), T(test_release_group_partial),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,7 +3,7 @@
 # enabled ("Cannot bind to PF with SR-IOV enabled"), so a forced bind must roll back to nvme with
 # driver_override cleared and no record left; without --force it is refused up front. Also: an
 # interface that is up with only a /32 IPv4 address (no route; seen only over rtnetlink) is in use,
-# and so is a port of a bridge that carries the address.
+# and so is a port of a bridge that carries the address. release --group undoes bind --group.
 # rig-timeout: 120
 # rig-needs: bind release show
 . /rig/lib.sh
@@ -48,3 +48,14 @@ ip link del ptbr0
 ip link set "$nd" down
 trap - EXIT
 expect_ok ptctl bind --dry-run "$RIG_E1000E"
+
+# release --group undoes bind --group in one command.
+ich=(0000:00:1f.0 0000:00:1f.2 0000:00:1f.3)
+declare -A before
+for a in "${ich[@]}"; do before[$a]=$(driver_of "$a"); done
+trap 'for a in "${ich[@]}"; do ptctl release "$a" >/dev/null 2>&1; done' EXIT
+expect_ok ptctl bind --group 0000:00:1f.3
+for a in "${ich[@]}"; do expect_eq "$(driver_of "$a")" vfio-pci "$a after bind --group"; done
+expect_ok ptctl release --group 0000:00:1f.3
+for a in "${ich[@]}"; do expect_eq "$(driver_of "$a")" "${before[$a]}" "$a after release --group"; done
+trap - EXIT

@@ -1,0 +1,523 @@
+/* verb-vm.c: `ptctl vm run|start|list|stop|console`: ptctl's own KVM virtual machines from the command
+ * line. Each running VM holds a lock and a control socket in /run/ptctl/vm/NAME/ (through the root). */
+#include <ctype.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "util/log.h"
+#include "util/output.h"
+#include "util/root.h"
+#include "util/state.h"
+#include "verb.h"
+#include "vm/vm.h"
+
+#define VM_DIR STATE_DIR "/vm"
+
+/* Statuses beyond 0/1/2: how the guest ended (vm_exit_status()). */
+#define VM_EXIT_STATUS_HELP                                                                                   \
+	"EXIT STATUS (run)\n"                                                                                  \
+	"    0 the guest powered off (ACPI S5)      3 the guest rebooted (i8042, ACPI reset, triple fault)\n"  \
+	"    4 the guest panicked (\"Kernel panic - not syncing\" on the console)\n"                             \
+	"    5 stopped from outside (ptctl vm stop, SIGINT, SIGTERM)\n"                                        \
+	"    1 the VM could not start or the VMM gave up   2 bad usage or input (not a bzImage, too much memory)\n"
+
+struct vm_opts {
+	const char *name, *kernel, *initrd, *cmdline;
+	uint64_t memory, hugepage_size;
+	unsigned cpus;
+};
+
+static bool name_ok(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n == 0 || n > 32 || s[0] == '.' || s[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!(isalnum((unsigned char)s[i]) || s[i] == '-' || s[i] == '_' || s[i] == '.'))
+			return false;
+	return true;
+}
+
+static int vm_path(char *buf, size_t len, const char *name, const char *file)
+{
+	return root_path(buf, len, VM_DIR "/%s%s%s", name, file ? "/" : "", file ? file : "");
+}
+
+static int parse_run_opts(int argc, char **argv, const struct verb_ctx *ctx, const char *verb, struct vm_opts *o)
+{
+	static const struct option opts[] = {
+		{ "kernel", required_argument, NULL, 'k' }, { "initrd", required_argument, NULL, 'i' },
+		{ "cmdline", required_argument, NULL, 'c' }, { "memory", required_argument, NULL, 'm' },
+		{ "cpus", required_argument, NULL, 'p' },    { "hugepages", required_argument, NULL, 'H' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, n;
+
+	*o = (struct vm_opts){ .cmdline = "console=ttyS0", .memory = 512ull << 20, .cpus = 1 };
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
+		switch (c) {
+		case 'k': o->kernel = optarg; break;
+		case 'i': o->initrd = optarg; break;
+		case 'c': o->cmdline = optarg; break;
+		case 'm':
+			if (parse_size(optarg, &o->memory) < 0 || o->memory < (16ull << 20) || o->memory % (2ull << 20))
+				return verb_usage_error(ctx, verb, "--memory '%s': give a size of at least 16M in whole 2M "
+						       "units, e.g. 512M or 2G", optarg);
+			break;
+		case 'p':
+			if (parse_int(optarg, &n) < 0 || n < 1 || n > VM_MAX_CPUS)
+				return verb_usage_error(ctx, verb, "--cpus '%s': give 1 to %d", optarg, VM_MAX_CPUS);
+			o->cpus = (unsigned)n;
+			break;
+		case 'H':
+			if (streq(optarg, "2m") || streq(optarg, "2M"))
+				o->hugepage_size = 2ull << 20;
+			else if (streq(optarg, "1g") || streq(optarg, "1G"))
+				o->hugepage_size = 1ull << 30;
+			else
+				return verb_usage_error(ctx, verb, "--hugepages '%s': give 2m or 1g", optarg);
+			break;
+		default:
+			return verb_usage_error(ctx, verb, "unknown option");
+		}
+	}
+	if (optind + 1 != argc)
+		return verb_usage_error(ctx, verb, optind >= argc ? "a VM name is required" : "unexpected argument '%s'",
+					argv[optind + (optind < argc)]);
+	o->name = argv[optind];
+	if (!name_ok(o->name))
+		return verb_usage_error(ctx, verb, "'%s' is not a VM name (1-32 of A-Z a-z 0-9 - _ .)", o->name);
+	if (!o->kernel)
+		return verb_usage_error(ctx, verb, "--kernel is required");
+	if (o->hugepage_size && o->memory % o->hugepage_size)
+		return verb_usage_error(ctx, verb, "--memory must be a multiple of the huge page size");
+	return -1;
+}
+
+/* The VM's directory and its lock: held for the VMM's lifetime, so a held lock means "running". */
+static int take_name(const char *name, int *ret_lock)
+{
+	char dir[PATH_MAX], p[PATH_MAX];
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	if ((r = vm_path(dir, sizeof(dir), name, NULL)) < 0 || (r = vm_path(p, sizeof(p), name, "lock")) < 0)
+		return r;
+	r = root_mkdir_p(VM_DIR, 0755);
+	if (r < 0)
+		return r;
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return negative_errno();
+	fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return negative_errno();
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		return errno == EWOULDBLOCK ? -EBUSY : negative_errno();
+	*ret_lock = TAKE_FD(fd);
+	return 0;
+}
+
+/* Is NAME's VMM alive? 1 yes, 0 no (or no such VM). */
+static int name_running(const char *name)
+{
+	char p[PATH_MAX];
+	_cleanup_close_ int fd = -1;
+
+	if (vm_path(p, sizeof(p), name, "lock") < 0)
+		return 0;
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (flock(fd, LOCK_SH | LOCK_NB) < 0)
+		return errno == EWOULDBLOCK;
+	return 0;
+}
+
+static void format_bytes(char *buf, size_t len, uint64_t v)
+{
+	format_size(buf, len, v);
+}
+
+static int write_info(const struct vm_opts *o, const char *log_path)
+{
+	char p[PATH_MAX], mem[32];
+	_cleanup_free_ char *s = NULL;
+	int r = vm_path(p, sizeof(p), o->name, "info");
+
+	if (r < 0)
+		return r;
+	format_bytes(mem, sizeof(mem), o->memory);
+	if (asprintf(&s, "pid=%ld\ncpus=%u\nmemory=%" PRIu64 "\nkernel=%s\ninitrd=%s\ncmdline=%s\nconsole=%s\nstarted=%lld\n",
+		     (long)getpid(), o->cpus, o->memory, o->kernel, o->initrd ? o->initrd : "", o->cmdline,
+		     log_path ? log_path : "", (long long)time(NULL)) < 0)
+		return -ENOMEM;
+	/* root_write_atomic takes a host path and adds the root itself. */
+	return root_write_atomic(p + strlen(root_get()), s, 0644);
+}
+
+static void remove_info(const char *name)
+{
+	char p[PATH_MAX];
+	if (vm_path(p, sizeof(p), name, "info") >= 0)
+		unlink(p);
+}
+
+/* One error line for a VM that could not be created; returns the exit status. */
+static int report_new_error(const struct vm_opts *o, int r, const char *why)
+{
+	char want[32], have[32];
+	uint64_t avail = 0;
+
+	if (r == -ENOEXEC)
+		return log_error("%s: %s: %s", o->name, o->kernel, why ? why : "not a bzImage"), EXIT_USAGE;
+	if (r == -ENOMEM && why && strstr(why, "available") && vm_host_memory_available(&avail) >= 0) {
+		format_bytes(want, sizeof(want), o->memory);
+		snprintf(have, sizeof(have), "%" PRIu64 "M", avail >> 20);
+		log_error("%s: --memory %s is more than the host has available (%s); give less", o->name, want, have);
+		return EXIT_USAGE;
+	}
+	if (r == -ENOMEM || r == -E2BIG || r == -EINVAL) {
+		log_error("%s: %s", o->name, why ? why : strerror(-r));
+		return EXIT_USAGE;
+	}
+	if (why && (strstr(why, "initrd") || strstr(why, "kernel")))
+		return log_error("%s: %s (%s): %s", o->name, why, strstr(why, "initrd") ? o->initrd : o->kernel,
+				 strerror(-r)), r == -ENOENT || r == -EISDIR ? EXIT_USAGE : EXIT_FAIL;
+	log_error("%s: %s: %s", o->name, why ? why : "cannot create the VM", strerror(-r));
+	return EXIT_FAIL;
+}
+
+static struct vm *signal_vm;
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	if (signal_vm)
+		vm_request_stop(signal_vm);
+}
+
+/* Sets up and runs one VM in this process. notify_fd (background start) gets "ok" or the error line
+ * and is closed once the VM runs; errors go to stderr otherwise. Returns the exit status. */
+static int launch(const struct vm_opts *o, bool background, int notify_fd)
+{
+	char sock[PATH_MAX], logp[PATH_MAX];
+	_cleanup_close_ int lock = -1, log_fd = -1;
+	_cleanup_vm_ struct vm *vm = NULL;
+	const char *why = NULL;
+	enum vm_exit_reason reason;
+	struct sigaction sa = { .sa_handler = on_stop_signal };
+	int r, status;
+
+	r = take_name(o->name, &lock);
+	if (r == -EBUSY) {
+		log_error("%s: a VM of that name is already running; stop it with 'ptctl vm stop %s' or pick another name",
+			  o->name, o->name);
+		return EXIT_FAIL;
+	}
+	if (r < 0)
+		return log_error("%s: cannot create its state under %s/vm: %s", o->name, STATE_DIR, strerror(-r)), EXIT_FAIL;
+	if ((r = vm_path(sock, sizeof(sock), o->name, "control")) < 0 ||
+	    (r = vm_path(logp, sizeof(logp), o->name, "console.log")) < 0)
+		return log_error("%s: state path too long", o->name), EXIT_FAIL;
+	if (background) {
+		log_fd = open(logp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+		if (log_fd < 0)
+			return log_error("%s: cannot create %s: %m", o->name, logp), EXIT_FAIL;
+	}
+	struct vm_config cfg = {
+		.name = o->name, .kernel = o->kernel, .initrd = o->initrd, .cmdline = o->cmdline,
+		.memory = o->memory, .cpus = o->cpus, .hugepage_size = o->hugepage_size,
+		.console_in = background ? -1 : STDIN_FILENO,
+		.console_out = background ? log_fd : STDOUT_FILENO,
+	};
+	r = vm_new(&cfg, &vm, &why);
+	if (r < 0)
+		return report_new_error(o, r, why);
+	r = vm_control_listen(vm, sock);
+	if (r < 0)
+		return log_error("%s: cannot create the control socket %s: %s", o->name, sock, strerror(-r)), EXIT_FAIL;
+	r = write_info(o, background ? logp : NULL);
+	if (r < 0)
+		return log_error("%s: cannot record it under %s/vm: %s", o->name, STATE_DIR, strerror(-r)), EXIT_FAIL;
+
+	signal_vm = vm;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN); /* a console reader that goes away must not take the VM with it */
+	if (notify_fd >= 0) {
+		int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (write(notify_fd, "ok\n", 3) < 0)
+			log_debug("notify: %m");
+		close(notify_fd);
+		/* The starter has stopped listening: later messages have nowhere to go. */
+		if (devnull >= 0) {
+			dup2(devnull, STDERR_FILENO);
+			close(devnull);
+		}
+	}
+	r = vm_run(vm, &reason);
+	signal_vm = NULL;
+	remove_info(o->name);
+	if (r < 0)
+		return log_error("%s: cannot run: %s", o->name, strerror(-r)), EXIT_FAIL;
+	status = vm_exit_status(reason);
+	if (reason == VM_EXIT_ERROR)
+		log_error("%s: the VMM stopped the guest: %s", o->name, *vm_error(vm) ? vm_error(vm) : "unknown error");
+	else if (reason != VM_EXIT_POWEROFF)
+		log_info("%s: %s (exit status %d)", o->name,
+			 reason == VM_EXIT_REBOOT  ? "the guest rebooted"
+			 : reason == VM_EXIT_PANIC ? "the guest kernel panicked"
+						   : "stopped",
+			 status);
+	return status;
+}
+
+static int vm_run_run(int argc, char **argv, const struct verb_ctx *ctx)
+{
+	struct vm_opts o;
+	int r = parse_run_opts(argc, argv, ctx, "vm run", &o);
+	if (r >= 0)
+		return r;
+	/* Console output interleaves with our own lines on the terminal: no buffering. */
+	setvbuf(stdout, NULL, _IONBF, 0);
+	return launch(&o, false, -1);
+}
+
+/* The parent waits for the child to report "ok" (the VM runs) or the error it printed. */
+static int vm_start_run(int argc, char **argv, const struct verb_ctx *ctx)
+{
+	struct vm_opts o;
+	int r = parse_run_opts(argc, argv, ctx, "vm start", &o), p[2], err[2];
+	char buf[512], logp[PATH_MAX];
+	ssize_t n;
+	pid_t pid;
+
+	if (r >= 0)
+		return r;
+	if (pipe2(p, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
+		return log_error("%s: %m", o.name), EXIT_FAIL;
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return log_error("%s: cannot fork: %m", o.name), EXIT_FAIL;
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+		close(p[0]);
+		close(err[0]);
+		setsid();
+		dup2(devnull, STDIN_FILENO);
+		dup2(devnull, STDOUT_FILENO);
+		dup2(err[1], STDERR_FILENO); /* setup errors reach the parent; later ones are lost with it */
+		close(err[1]);
+		r = launch(&o, true, p[1]);
+		_exit(r);
+	}
+	close(p[1]);
+	close(err[1]);
+	n = read(p[0], buf, sizeof(buf) - 1);
+	close(p[0]);
+	if (n == 3 && memcmp(buf, "ok\n", 3) == 0) {
+		close(err[0]);
+		vm_path(logp, sizeof(logp), o.name, "console.log");
+		printf("%s: started (pid %ld); console log %s, attach with 'ptctl vm console %s'\n", o.name, (long)pid,
+		       logp, o.name);
+		return EXIT_OK;
+	}
+	/* The child failed before running: pass its message on and its status. */
+	while ((n = read(err[0], buf, sizeof(buf))) > 0)
+		if (write(STDERR_FILENO, buf, (size_t)n) < 0)
+			break;
+	close(err[0]);
+	int st = 0;
+	waitpid(pid, &st, 0);
+	return WIFEXITED(st) && WEXITSTATUS(st) ? WEXITSTATUS(st) : EXIT_FAIL;
+}
+
+static const struct out_column list_columns[] = {
+	{ "name", "NAME" }, { "state", "STATE" }, { "pid", "PID" }, { "cpus", "CPUS" },
+	{ "memory", "MEMORY" }, { "kernel", "KERNEL" },
+};
+
+static int vm_info_json(const char *name, json_object **ret)
+{
+	char p[PATH_MAX];
+	_cleanup_free_ char *info = NULL;
+	_cleanup_json_ json_object *o = json_object_new_object();
+	static const char *const keys[] = { "pid", "cpus", "memory", "kernel", "initrd", "cmdline", "console", "started" };
+	int r, running = name_running(name);
+
+	if (!o)
+		return -ENOMEM;
+	snprintf(p, sizeof(p), VM_DIR "/%s/info", name);
+	r = root_read(p, &info);
+	if (r == -ENOENT && !running)
+		return 0; /* a VM that ended cleanly leaves only its lock and log */
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if ((r = json_add_str(o, "name", name)) < 0 ||
+	    (r = json_add_str(o, "state", !running ? "dead" : info ? "running" : "starting")) < 0)
+		return r;
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		_cleanup_free_ char *v = NULL;
+		uint64_t n;
+		if (!info || state_get_value(info, keys[i], &v) < 0 || !*v)
+			r = json_add_null(o, keys[i]);
+		else if (!streq(keys[i], "kernel") && !streq(keys[i], "initrd") && !streq(keys[i], "cmdline") &&
+			 !streq(keys[i], "console") && parse_u64(v, 10, &n) >= 0)
+			r = json_add_int(o, keys[i], (int64_t)n);
+		else
+			r = json_add_str(o, keys[i], v);
+		if (r < 0)
+			return r;
+	}
+	*ret = TAKE_PTR(o);
+	return 1;
+}
+
+static int vm_list_run(int argc, char **argv, const struct verb_ctx *ctx)
+{
+	_cleanup_json_ json_object *rows = json_object_new_array();
+	_cleanup_strv_free_ char **names = NULL;
+	int r;
+
+	if (argc > 1)
+		return verb_usage_error(ctx, "vm list", "unexpected argument '%s'", argv[1]);
+	if (!rows)
+		return log_error("vm list: out of memory"), EXIT_FAIL;
+	r = root_list(VM_DIR, &names);
+	if (r == -ENOENT)
+		r = 0;
+	else if (r < 0)
+		return log_error("VMs: cannot read %s: %s", VM_DIR, strerror(-r)), EXIT_FAIL;
+	for (char **n = names; n && *n; n++) {
+		json_object *o = NULL;
+		r = vm_info_json(*n, &o);
+		if (r < 0)
+			return log_error("%s: cannot read its state: %s", *n, strerror(-r)), EXIT_FAIL;
+		if (r > 0 && json_object_array_add(rows, o) < 0)
+			return json_object_put(o), EXIT_FAIL;
+	}
+	return out_table(stdout, rows, list_columns, ARRAY_SIZE(list_columns)) < 0 ? EXIT_FAIL : EXIT_OK;
+}
+
+static int one_name(int argc, char **argv, const struct verb_ctx *ctx, const char *verb, const char **ret)
+{
+	if (argc != 2)
+		return verb_usage_error(ctx, verb, argc < 2 ? "a VM name is required" : "unexpected argument '%s'",
+					argv[argc < 2 ? 0 : 2]);
+	if (!name_ok(argv[1]))
+		return verb_usage_error(ctx, verb, "'%s' is not a VM name", argv[1]);
+	*ret = argv[1];
+	return -1;
+}
+
+static int vm_stop_run(int argc, char **argv, const struct verb_ctx *ctx)
+{
+	const char *name;
+	char sock[PATH_MAX];
+	_cleanup_free_ char *reply = NULL;
+	int r = one_name(argc, argv, ctx, "vm stop", &name);
+
+	if (r >= 0)
+		return r;
+	if (!name_running(name))
+		return log_error("%s: not running (see 'ptctl vm list')", name), EXIT_FAIL;
+	vm_path(sock, sizeof(sock), name, "control");
+	/* A VM that is still starting has its lock but not yet its socket: give it a moment. */
+	for (int i = 0; i < 100; i++) {
+		r = vm_control_request(sock, "stop", &reply);
+		if ((r != -ENOENT && r != -ECONNREFUSED) || !name_running(name))
+			break;
+		usleep(50 * 1000);
+	}
+	if (r < 0 || !streq(reply, "ok"))
+		return log_error("%s: the VM did not accept the stop request: %s", name, r < 0 ? strerror(-r) : reply),
+		       EXIT_FAIL;
+	/* Done when the VMM has let go of its lock. */
+	for (int i = 0; i < 500 && name_running(name); i++)
+		usleep(10 * 1000);
+	if (name_running(name))
+		return log_error("%s: still running 5 s after the stop request", name), EXIT_FAIL;
+	return EXIT_OK;
+}
+
+static int vm_console_run(int argc, char **argv, const struct verb_ctx *ctx)
+{
+	const char *name;
+	char sock[PATH_MAX];
+	int r = one_name(argc, argv, ctx, "vm console", &name);
+
+	if (r >= 0)
+		return r;
+	if (!name_running(name))
+		return log_error("%s: not running (see 'ptctl vm list')", name), EXIT_FAIL;
+	vm_path(sock, sizeof(sock), name, "control");
+	if (isatty(STDIN_FILENO))
+		fprintf(stderr, "ptctl: attached to %s's console; Ctrl-] detaches\r\n", name);
+	r = vm_control_console(sock, STDIN_FILENO, STDOUT_FILENO);
+	if (r < 0)
+		return log_error("%s: console: %s", name, r == -EBUSY ? "too many consoles attached" : strerror(-r)),
+		       EXIT_FAIL;
+	return EXIT_OK;
+}
+
+#define RUN_OPTIONS_HELP                                                                                       \
+	"OPTIONS\n"                                                                                            \
+	"    --kernel FILE     bzImage to boot (64-bit entry, boot protocol 2.12+); required\n"              \
+	"    --initrd FILE     initial ramdisk, placed at the top of RAM below the kernel's initrd_addr_max\n" \
+	"    --cmdline TEXT    kernel command line (default: console=ttyS0)\n"                                \
+	"    --memory SIZE     guest RAM, e.g. 512M (default) or 4G; at least 16M, whole 2M units\n"           \
+	"    --cpus N          vCPUs, 1-64 (default 1)\n"                                                       \
+	"    --hugepages 2m|1g back guest RAM with huge pages (free ones must be reserved on the host)\n\n"
+
+#define MACHINE_HELP                                                                                           \
+	"THE MACHINE\n"                                                                                        \
+	"    No firmware: the kernel is entered in 64-bit mode. RAM below 3G and above 4G; the hole holds\n"   \
+	"    the 32-bit PCI window, ECAM (0xe0000000), IOAPIC and LAPIC. Devices: 16550A serial console\n"     \
+	"    (ttyS0, IRQ 4), PCI host bridge, ACPI tables (power-off through \\_S5, reset register), i8042\n" \
+	"    reset (reboot=k), CMOS clock. A kernel panic is recognised by the console line \"Kernel panic -\n" \
+	"    not syncing\" (console=ttyS0 must be set), so panic=-1 reboots count as panics.\n\n"
+
+PTCTL_VERB(vm_run, .name = "vm run", .synopsis = "NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--memory SIZE] [--cpus N] [--hugepages 2m|1g]",
+	   .summary = "boot a VM in the foreground, console on stdio", .run = vm_run_run,
+	   .help = "DESCRIPTION\n"
+		   "    Boots a Linux kernel in a KVM virtual machine of ptctl's own and stays in the foreground\n"
+		   "    with the serial console on stdin/stdout until the guest powers off, reboots or panics.\n"
+		   "    Ctrl-C (SIGINT) or 'ptctl vm stop NAME' stops it. While it runs it is listed by\n"
+		   "    'ptctl vm list' and has a control socket in /run/ptctl/vm/NAME/.\n\n" RUN_OPTIONS_HELP MACHINE_HELP
+		   VM_EXIT_STATUS_HELP "\nEXAMPLES\n"
+		   "    ptctl vm run vm1 --kernel /boot/vmlinuz --initrd initrd.img --cmdline 'console=ttyS0 quiet' --cpus 2\n");
+
+PTCTL_VERB(vm_start, .name = "vm start", .synopsis = "NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--memory SIZE] [--cpus N] [--hugepages 2m|1g]",
+	   .summary = "boot a VM in the background", .run = vm_start_run,
+	   .help = "DESCRIPTION\n"
+		   "    Like 'ptctl vm run', but the VM runs in a background process: the console goes to\n"
+		   "    /run/ptctl/vm/NAME/console.log and 'ptctl vm console NAME' attaches to it. Returns once the\n"
+		   "    VM is running, or with the reason it could not start.\n\n" RUN_OPTIONS_HELP MACHINE_HELP);
+
+PTCTL_VERB(vm_list, .name = "vm list", .synopsis = "", .summary = "list ptctl's running VMs", .flags = VERB_JSON,
+	   .run = vm_list_run,
+	   .help = "DESCRIPTION\n"
+		   "    Lists the VMs ptctl runs on this host. STATE is starting, running, or dead for a VM whose\n"
+		   "    process ended without cleaning up.\n\n"
+		   "JSON\n"
+		   "    An array of objects: name, state, pid, cpus, memory (bytes), kernel, initrd, cmdline,\n"
+		   "    console (log file of a background VM, else null), started (Unix time).\n");
+
+PTCTL_VERB(vm_stop, .name = "vm stop", .synopsis = "NAME", .summary = "stop a running VM", .run = vm_stop_run,
+	   .help = "DESCRIPTION\n"
+		   "    Stops the VM at once (like pulling the plug: the guest is not asked to shut down) and waits\n"
+		   "    until its process has let go of it. 'ptctl vm run' then exits with status 5.\n");
+
+PTCTL_VERB(vm_console, .name = "vm console", .synopsis = "NAME", .summary = "attach to a VM's serial console",
+	   .run = vm_console_run,
+	   .help = "DESCRIPTION\n"
+		   "    Connects the terminal to the VM's serial console. Ctrl-] detaches; the VM keeps running.\n"
+		   "    Output from before attaching is in /run/ptctl/vm/NAME/console.log (background VMs).\n");

@@ -1,0 +1,339 @@
+/* boot.c: direct Linux boot without firmware: bzImage header checks, where kernel/initrd/cmdline go,
+ * the e820 map and zero page, and vCPU 0's 64-bit entry state (flat GDT, identity-mapped 4 GiB). */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+
+#include "internal.h"
+#include "util/log.h"
+
+/* Setup header offsets in the bzImage file and the zero page (Documentation/arch/x86/boot.rst). */
+#define HDR_SETUP_SECTS 0x1f1
+#define HDR_START 0x1f1
+#define HDR_VID_MODE 0x1fa
+#define HDR_BOOT_FLAG 0x1fe
+#define HDR_JUMP 0x200
+#define HDR_MAGIC 0x202
+#define HDR_VERSION 0x206
+#define HDR_TYPE_OF_LOADER 0x210
+#define HDR_LOADFLAGS 0x211
+#define HDR_RAMDISK_IMAGE 0x218
+#define HDR_RAMDISK_SIZE 0x21c
+#define HDR_CMD_LINE_PTR 0x228
+#define HDR_INITRD_ADDR_MAX 0x22c
+#define HDR_KERNEL_ALIGNMENT 0x230
+#define HDR_RELOCATABLE 0x234
+#define HDR_XLOADFLAGS 0x236
+#define HDR_CMDLINE_SIZE 0x238
+#define HDR_HARDWARE_SUBARCH 0x23c
+#define HDR_SETUP_DATA 0x250
+#define HDR_PREF_ADDRESS 0x258
+#define HDR_INIT_SIZE 0x260
+#define ZP_ACPI_RSDP 0x070
+#define ZP_EXT_RAMDISK_IMAGE 0x0c0
+#define ZP_EXT_RAMDISK_SIZE 0x0c4
+#define ZP_EXT_CMD_LINE_PTR 0x0c8
+#define ZP_E820_ENTRIES 0x1e8
+#define ZP_E820_TABLE 0x2d0
+
+#define LOADED_HIGH 0x01
+#define XLF_KERNEL_64 0x01
+#define MIN_PROTOCOL 0x020c /* xloadflags (the 64-bit entry flag) appeared in 2.12 */
+
+int vm_bzimage_parse(const uint8_t *buf, size_t len, struct bzimage *ret, const char **why)
+{
+	struct bzimage bz = { 0 };
+	const char *dummy;
+
+	if (!why)
+		why = &dummy;
+	if (len < 0x1000) {
+		*why = "too short to be a bzImage";
+		return -ENOEXEC;
+	}
+	if (get_le16(buf + HDR_BOOT_FLAG) != 0xaa55 || memcmp(buf + HDR_MAGIC, "HdrS", 4) != 0) {
+		*why = "no Linux boot header (not a bzImage)";
+		return -ENOEXEC;
+	}
+	bz.version = get_le16(buf + HDR_VERSION);
+	if (bz.version < MIN_PROTOCOL) {
+		*why = "boot protocol older than 2.12";
+		return -ENOEXEC;
+	}
+	bz.loadflags = buf[HDR_LOADFLAGS];
+	bz.xloadflags = get_le16(buf + HDR_XLOADFLAGS);
+	if (!(bz.loadflags & LOADED_HIGH)) {
+		*why = "a zImage (loaded low), not a bzImage";
+		return -ENOEXEC;
+	}
+	if (!(bz.xloadflags & XLF_KERNEL_64)) {
+		*why = "kernel has no 64-bit entry point";
+		return -ENOEXEC;
+	}
+	bz.setup_sects = buf[HDR_SETUP_SECTS] ? buf[HDR_SETUP_SECTS] : 4;
+	bz.setup_size = ((size_t)bz.setup_sects + 1) * 512;
+	if (bz.setup_size >= len) {
+		*why = "setup sectors run past the end of the file";
+		return -ENOEXEC;
+	}
+	bz.kernel_offset = bz.setup_size;
+	bz.kernel_size = len - bz.setup_size;
+	bz.initrd_addr_max = get_le32(buf + HDR_INITRD_ADDR_MAX);
+	bz.kernel_alignment = get_le32(buf + HDR_KERNEL_ALIGNMENT);
+	bz.relocatable = buf[HDR_RELOCATABLE];
+	bz.cmdline_size = get_le32(buf + HDR_CMDLINE_SIZE);
+	bz.pref_address = get_le64(buf + HDR_PREF_ADDRESS);
+	bz.init_size = get_le32(buf + HDR_INIT_SIZE);
+	if (bz.initrd_addr_max == 0)
+		bz.initrd_addr_max = 0x37ffffff; /* the documented default for old protocols */
+	*ret = bz;
+	return 0;
+}
+
+int vm_boot_plan(const struct bzimage *bz, uint64_t mem, uint64_t initrd_size, size_t cmdline_len,
+		 struct boot_plan *ret)
+{
+	uint64_t low_end = mem < VM_LOW_RAM_END ? mem : VM_LOW_RAM_END;
+	uint64_t kaddr = bz->pref_address >= BOOT_BIOS_END ? bz->pref_address : 0x1000000;
+	uint64_t kspan = bz->init_size > bz->kernel_size ? bz->init_size : bz->kernel_size;
+	uint64_t kend, top;
+	struct boot_plan p = { 0 };
+
+	if (cmdline_len > BOOT_CMDLINE_MAX || (bz->cmdline_size && cmdline_len > (uint64_t)bz->cmdline_size + 1))
+		return -E2BIG;
+	if (kaddr > low_end || kspan > low_end - kaddr)
+		return -ENOMEM;
+	kend = kaddr + kspan;
+	p.kernel_addr = kaddr;
+	p.cmdline_addr = BOOT_CMDLINE;
+	p.cmdline_len = cmdline_len;
+	if (initrd_size) {
+		top = (uint64_t)bz->initrd_addr_max + 1;
+		if (top > low_end)
+			top = low_end;
+		if (initrd_size > top)
+			return -ENOMEM;
+		p.initrd_addr = (top - initrd_size) & ~0xfffull;
+		if (p.initrd_addr < kend)
+			return -ENOMEM;
+		p.initrd_size = initrd_size;
+	}
+	*ret = p;
+	return 0;
+}
+
+size_t vm_e820_build(uint64_t mem, struct e820_entry *out, size_t max)
+{
+	uint64_t low_end = mem < VM_LOW_RAM_END ? mem : VM_LOW_RAM_END;
+	struct e820_entry all[] = {
+		{ 0, BOOT_EBDA_START, E820_RAM },
+		{ BOOT_EBDA_START, 0xa0000 - BOOT_EBDA_START, E820_RESERVED },
+		{ BOOT_BIOS_START, BOOT_BIOS_END - BOOT_BIOS_START, E820_RESERVED },
+		{ BOOT_BIOS_END, low_end - BOOT_BIOS_END, E820_RAM },
+		/* Reserved so the kernel accepts MCFG's window (it checks e820 early on). */
+		{ VM_ECAM_BASE, VM_ECAM_SIZE, E820_RESERVED },
+		{ VM_HIGH_RAM_START, mem - low_end, E820_RAM },
+	};
+	size_t n = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(all) && n < max; i++)
+		if (all[i].size)
+			out[n++] = all[i];
+	return n;
+}
+
+void vm_zero_page_build(uint8_t *zp, const uint8_t *kernel_file, const struct bzimage *bz,
+			const struct boot_plan *plan, const struct e820_entry *e820, size_t ne820, uint64_t rsdp)
+{
+	/* The header runs from 0x1f1 to the end the jump at 0x200 points past (0x202 + its offset). */
+	size_t hdr_end = 0x202 + kernel_file[HDR_JUMP + 1];
+
+	memset(zp, 0, 4096);
+	if (hdr_end > bz->setup_size)
+		hdr_end = bz->setup_size;
+	if (hdr_end > 4096)
+		hdr_end = 4096;
+	memcpy(zp + HDR_START, kernel_file + HDR_START, hdr_end - HDR_START);
+
+	put_le16(zp + HDR_VID_MODE, 0xffff);
+	zp[HDR_TYPE_OF_LOADER] = 0xff; /* an undefined loader */
+	zp[HDR_LOADFLAGS] |= LOADED_HIGH;
+	put_le32(zp + HDR_RAMDISK_IMAGE, (uint32_t)plan->initrd_addr);
+	put_le32(zp + HDR_RAMDISK_SIZE, (uint32_t)plan->initrd_size);
+	put_le32(zp + ZP_EXT_RAMDISK_IMAGE, (uint32_t)(plan->initrd_addr >> 32));
+	put_le32(zp + ZP_EXT_RAMDISK_SIZE, (uint32_t)(plan->initrd_size >> 32));
+	put_le32(zp + HDR_CMD_LINE_PTR, (uint32_t)plan->cmdline_addr);
+	put_le32(zp + ZP_EXT_CMD_LINE_PTR, (uint32_t)(plan->cmdline_addr >> 32));
+	put_le32(zp + HDR_HARDWARE_SUBARCH, 0);
+	put_le64(zp + HDR_SETUP_DATA, 0);
+	put_le64(zp + ZP_ACPI_RSDP, rsdp);
+
+	if (ne820 > E820_MAX)
+		ne820 = E820_MAX;
+	zp[ZP_E820_ENTRIES] = (uint8_t)ne820;
+	for (size_t i = 0; i < ne820; i++) {
+		uint8_t *e = zp + ZP_E820_TABLE + i * 20;
+		put_le64(e, e820[i].addr);
+		put_le64(e + 8, e820[i].size);
+		put_le32(e + 16, e820[i].type);
+	}
+}
+
+static struct kvm_segment flat_segment(uint16_t selector, uint8_t type, bool code)
+{
+	return (struct kvm_segment){
+		.base = 0,
+		.limit = 0xffffffff,
+		.selector = selector,
+		.type = type,
+		.present = 1,
+		.dpl = 0,
+		.db = code ? 0 : 1, /* a 64-bit code segment has L=1, D=0 */
+		.s = 1,
+		.l = code ? 1 : 0,
+		.g = 1,
+	};
+}
+
+int vm_boot_cpu_state(struct vm *vm, uint64_t rip, uint64_t rsi)
+{
+	/* The 64-bit boot protocol wants selectors 0x10 (code) and 0x18 (data), 4 GiB flat. */
+	static const uint64_t gdt[] = { 0, 0, 0x00af9b000000ffffull, 0x00cf93000000ffffull };
+	uint8_t *g = vm_memory_hva(vm->mem, BOOT_GDT_ADDR, sizeof(gdt));
+	uint8_t *pml4 = vm_memory_hva(vm->mem, BOOT_PML4, 4096);
+	uint8_t *pdpt = vm_memory_hva(vm->mem, BOOT_PDPT, 4096);
+	uint8_t *pd = vm_memory_hva(vm->mem, BOOT_PD, 4 * 4096);
+	struct kvm_sregs sregs;
+	struct kvm_regs regs = { .rflags = 2, .rip = rip, .rsi = rsi, .rsp = BOOT_STACK_TOP };
+	int fd = vm->vcpus[0].fd;
+
+	if (!g || !pml4 || !pdpt || !pd)
+		return -ENOMEM;
+	for (size_t i = 0; i < ARRAY_SIZE(gdt); i++)
+		put_le64(g + i * 8, gdt[i]);
+	memset(pml4, 0, 4096);
+	memset(pdpt, 0, 4096);
+	put_le64(pml4, BOOT_PDPT | 3);
+	for (unsigned i = 0; i < 4; i++)
+		put_le64(pdpt + i * 8, (BOOT_PD + i * 4096) | 3);
+	for (uint64_t i = 0; i < 4 * 512; i++)
+		put_le64(pd + i * 8, (i << 21) | 0x83); /* present, writable, 2 MiB page */
+
+	if (ioctl(fd, KVM_GET_SREGS, &sregs) < 0)
+		return negative_errno();
+	sregs.cs = flat_segment(0x10, 0xb, true);
+	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = flat_segment(0x18, 0x3, false);
+	sregs.gdt = (struct kvm_dtable){ .base = BOOT_GDT_ADDR, .limit = sizeof(gdt) - 1 };
+	sregs.idt = (struct kvm_dtable){ .base = 0, .limit = 0 };
+	sregs.cr3 = BOOT_PML4;
+	sregs.cr4 = 0x20;                /* PAE */
+	sregs.cr0 = 0x80050033;          /* PG WP NE ET MP PE */
+	sregs.efer = 0x500;              /* LMA LME */
+	if (ioctl(fd, KVM_SET_SREGS, &sregs) < 0)
+		return negative_errno();
+	if (ioctl(fd, KVM_SET_REGS, &regs) < 0)
+		return negative_errno();
+	return 0;
+}
+
+/* Reads all of fd into dst (exactly len bytes). */
+static int read_full(int fd, uint8_t *dst, uint64_t len)
+{
+	uint64_t got = 0;
+	while (got < len) {
+		ssize_t n = pread(fd, dst + got, len - got > (1u << 30) ? (1u << 30) : len - got, (off_t)got);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return negative_errno();
+		}
+		if (n == 0)
+			return -EIO; /* the file shrank under us */
+		got += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int open_sized(const char *path, uint64_t *size)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return negative_errno();
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		int r = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+		close(fd);
+		return r;
+	}
+	*size = (uint64_t)st.st_size;
+	return fd;
+}
+
+int vm_boot_linux(struct vm *vm, const char *kernel, const char *initrd, const char *cmdline, const char **why)
+{
+	_cleanup_close_ int kfd = -1, ifd = -1;
+	_cleanup_free_ uint8_t *kbuf = NULL;
+	uint64_t ksize, isize = 0;
+	struct bzimage bz;
+	struct boot_plan plan;
+	struct e820_entry e820[E820_MAX];
+	size_t ne820, clen = strlen(cmdline ? cmdline : "") + 1;
+	uint8_t *dst;
+	int r;
+
+	*why = NULL;
+	kfd = open_sized(kernel, &ksize);
+	if (kfd < 0)
+		return *why = "cannot read the kernel", kfd;
+	if (ksize > (256u << 20))
+		return *why = "kernel file larger than 256 MiB (not a bzImage)", -ENOEXEC;
+	kbuf = malloc(ksize ? ksize : 1);
+	if (!kbuf)
+		return -ENOMEM;
+	r = read_full(kfd, kbuf, ksize);
+	if (r < 0)
+		return *why = "cannot read the kernel", r;
+	r = vm_bzimage_parse(kbuf, ksize, &bz, why);
+	if (r < 0)
+		return r;
+	if (initrd) {
+		ifd = open_sized(initrd, &isize);
+		if (ifd < 0)
+			return *why = "cannot read the initrd", ifd;
+	}
+	r = vm_boot_plan(&bz, vm->mem->size, isize, clen, &plan);
+	if (r == -E2BIG)
+		return *why = "command line longer than the kernel accepts", r;
+	if (r < 0)
+		return *why = "kernel and initrd do not fit in guest memory (give it more with --memory)", r;
+	log_debug("boot: kernel %" PRIu64 " bytes at 0x%" PRIx64 " (init_size 0x%x), initrd %" PRIu64
+		  " bytes at 0x%" PRIx64 ", protocol %x.%02x",
+		  (uint64_t)bz.kernel_size, plan.kernel_addr, bz.init_size, isize, plan.initrd_addr,
+		  bz.version >> 8, bz.version & 0xff);
+
+	dst = vm_memory_hva(vm->mem, plan.kernel_addr, bz.kernel_size);
+	if (!dst)
+		return -ENOMEM;
+	memcpy(dst, kbuf + bz.kernel_offset, bz.kernel_size);
+	if (isize) {
+		dst = vm_memory_hva(vm->mem, plan.initrd_addr, isize);
+		if (!dst)
+			return -ENOMEM;
+		r = read_full(ifd, dst, isize);
+		if (r < 0)
+			return *why = "cannot read the initrd", r;
+	}
+	dst = vm_memory_hva(vm->mem, plan.cmdline_addr, clen);
+	if (!dst)
+		return -ENOMEM;
+	memcpy(dst, cmdline ? cmdline : "", clen);
+
+	ne820 = vm_e820_build(vm->mem->size, e820, E820_MAX);
+	dst = vm_memory_hva(vm->mem, BOOT_ZERO_PAGE, 4096);
+	if (!dst)
+		return -ENOMEM;
+	vm_zero_page_build(dst, kbuf, &bz, &plan, e820, ne820, ACPI_RSDP_ADDR);
+	/* The 64-bit entry point sits 0x200 past the start of the protected-mode kernel. */
+	return vm_boot_cpu_state(vm, plan.kernel_addr + 0x200, BOOT_ZERO_PAGE);
+}

@@ -1,0 +1,211 @@
+/* control.c: the control socket of a running VM (a Unix stream socket under /run/ptctl/vm/NAME) and
+ * its client side. One text command per connection: "status", "stop" or "console". */
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <termios.h>
+
+#include "internal.h"
+#include "util/log.h"
+
+#define CONSOLE_ESCAPE 0x1d /* Ctrl-] */
+
+static int unix_address(const char *path, struct sockaddr_un *sa)
+{
+	*sa = (struct sockaddr_un){ .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa->sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa->sun_path, path);
+	return 0;
+}
+
+int vm_control_listen(struct vm *vm, const char *path)
+{
+	struct sockaddr_un sa;
+	_cleanup_close_ int fd = -1;
+	int r = unix_address(path, &sa);
+
+	if (r < 0)
+		return r;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return negative_errno();
+	unlink(path); /* a stale socket of a VM that died; the caller holds the name's lock */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 8) < 0)
+		return negative_errno();
+	vm->control_path = strdup(path);
+	if (!vm->control_path)
+		return -ENOMEM;
+	vm->control_fd = TAKE_FD(fd);
+	return 0;
+}
+
+/* Reads one line (up to len-1 bytes) within timeout_ms; the newline is dropped. */
+static int read_line(int fd, char *buf, size_t len, int timeout_ms)
+{
+	size_t n = 0;
+	while (n + 1 < len) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int r = poll(&p, 1, timeout_ms);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? negative_errno() : -ETIMEDOUT;
+		ssize_t k = read(fd, buf + n, 1);
+		if (k < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (k <= 0)
+			break;
+		if (buf[n] == '\n')
+			break;
+		n++;
+	}
+	buf[n] = '\0';
+	return (int)n;
+}
+
+static void reply(int fd, const char *s)
+{
+	size_t len = strlen(s);
+	while (len) {
+		ssize_t w = send(fd, s, len, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		s += w;
+		len -= (size_t)w;
+	}
+}
+
+void vm_control_accept(struct vm *vm)
+{
+	char cmd[64], buf[256];
+	int fd = accept4(vm->control_fd, NULL, NULL, SOCK_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	/* The client writes its command right after connecting; a silent one is dropped. */
+	if (read_line(fd, cmd, sizeof(cmd), 1000) < 0) {
+		close(fd);
+		return;
+	}
+	if (streq(cmd, "status")) {
+		snprintf(buf, sizeof(buf), "running name=%s pid=%ld cpus=%u memory=%llu\n", vm->name, (long)getpid(),
+			 vm->ncpus, (unsigned long long)vm->mem->size);
+		reply(fd, buf);
+	} else if (streq(cmd, "stop")) {
+		reply(fd, "ok\n");
+		vm_request_stop(vm);
+	} else if (streq(cmd, "console")) {
+		size_t i;
+		pthread_mutex_lock(&vm->lock);
+		for (i = 0; i < VM_MAX_CONSOLE_CLIENTS && vm->console_clients[i] >= 0; i++)
+			;
+		if (i < VM_MAX_CONSOLE_CLIENTS) {
+			reply(fd, "ok\n");
+			/* Output to a slow client is dropped rather than stalling the vCPU that prints. */
+			fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+			vm->console_clients[i] = fd;
+			fd = -1;
+		}
+		pthread_mutex_unlock(&vm->lock);
+		if (fd >= 0)
+			reply(fd, "error too many consoles attached\n");
+	} else {
+		reply(fd, "error unknown command\n");
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
+/* ---- Client side ---- */
+
+static int control_connect(const char *path, const char *command)
+{
+	struct sockaddr_un sa;
+	_cleanup_close_ int fd = -1;
+	char line[80];
+	int r = unix_address(path, &sa);
+
+	if (r < 0)
+		return r;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return negative_errno();
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return negative_errno();
+	snprintf(line, sizeof(line), "%s\n", command);
+	reply(fd, line);
+	return TAKE_FD(fd);
+}
+
+int vm_control_request(const char *path, const char *command, char **ret_reply)
+{
+	_cleanup_close_ int fd = control_connect(path, command);
+	char buf[256];
+	int r;
+
+	if (fd < 0)
+		return fd;
+	r = read_line(fd, buf, sizeof(buf), 5000);
+	if (r < 0)
+		return r;
+	*ret_reply = strdup(buf);
+	return *ret_reply ? 0 : -ENOMEM;
+}
+
+int vm_control_console(const char *path, int in_fd, int out_fd)
+{
+	_cleanup_close_ int fd = control_connect(path, "console");
+	struct termios saved, raw;
+	bool tty;
+	char buf[256];
+	int r = 0, tty_fd;
+
+	if (fd < 0)
+		return fd;
+	r = read_line(fd, buf, sizeof(buf), 5000);
+	if (r < 0)
+		return r;
+	if (!streq(buf, "ok"))
+		return -EBUSY;
+	tty = isatty(in_fd) && tcgetattr(in_fd, &saved) == 0;
+	tty_fd = in_fd;
+	if (tty) {
+		raw = saved;
+		cfmakeraw(&raw);
+		tcsetattr(in_fd, TCSANOW, &raw);
+	}
+	for (r = 0;;) {
+		struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = in_fd, .events = POLLIN } };
+		if (poll(p, in_fd >= 0 ? 2 : 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			r = negative_errno();
+			break;
+		}
+		if (p[0].revents) {
+			ssize_t k = read(fd, buf, sizeof(buf));
+			if (k <= 0)
+				break; /* the VM ended */
+			if (write(out_fd, buf, (size_t)k) < 0)
+				break;
+		}
+		if (in_fd >= 0 && p[1].revents) {
+			ssize_t k = read(in_fd, buf, sizeof(buf));
+			if (k <= 0) {
+				in_fd = -1; /* keep showing output until the VM ends */
+				continue;
+			}
+			if (memchr(buf, CONSOLE_ESCAPE, (size_t)k))
+				break;
+			if (send(fd, buf, (size_t)k, MSG_NOSIGNAL) < 0)
+				break;
+		}
+	}
+	if (tty)
+		tcsetattr(tty_fd, TCSANOW, &saved);
+	return r;
+}

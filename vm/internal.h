@@ -1,0 +1,204 @@
+/* internal.h: what the files of vm/ share with each other (and with their unit tests): the VM
+ * object, the device structs, and the pure builders (bzImage, e820, zero page, ACPI). Not public. */
+#pragma once
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "vm.h"
+
+/* ---- Little-endian byte helpers for tables the guest reads ---- */
+static inline void put_le16(uint8_t *p, uint16_t v) { p[0] = v; p[1] = v >> 8; }
+static inline void put_le32(uint8_t *p, uint32_t v) { put_le16(p, v); put_le16(p + 2, v >> 16); }
+static inline void put_le64(uint8_t *p, uint64_t v) { put_le32(p, v); put_le32(p + 4, v >> 32); }
+static inline uint16_t get_le16(const uint8_t *p) { return p[0] | p[1] << 8; }
+static inline uint32_t get_le32(const uint8_t *p) { return get_le16(p) | (uint32_t)get_le16(p + 2) << 16; }
+static inline uint64_t get_le64(const uint8_t *p) { return get_le32(p) | (uint64_t)get_le32(p + 4) << 32; }
+
+/* ---- Guest RAM (memory.c) ---- */
+#define VM_MAX_RAM_REGIONS 16
+struct guestmem;
+struct vm_memory {
+	struct guestmem *gm; /* iommu/'s guest memory map: the same object VFIO maps */
+	uint64_t size;       /* total RAM bytes */
+	uint64_t page_size;
+	struct vm_ram_region regions[VM_MAX_RAM_REGIONS];
+	size_t nregions;
+};
+/* The one allocation point for guest RAM: size bytes laid out around the 3G-4G hole. */
+int vm_memory_new(uint64_t size, uint64_t hugepage_size, struct vm_memory **ret);
+void vm_memory_free(struct vm_memory *m);
+void *vm_memory_hva(const struct vm_memory *m, uint64_t gpa, uint64_t len);
+/* Top of RAM (exclusive) in guest-physical space. */
+uint64_t vm_memory_end(const struct vm_memory *m);
+
+/* ---- e820 and boot (boot.c) ---- */
+#define E820_RAM 1
+#define E820_RESERVED 2
+#define E820_ACPI 3
+#define E820_MAX 128
+struct e820_entry {
+	uint64_t addr, size;
+	uint32_t type;
+};
+/* The guest's memory map for RAM of size mem (low/high split as vm_memory does). */
+size_t vm_e820_build(uint64_t mem, struct e820_entry *out, size_t max);
+
+/* Fixed low-memory layout of the boot state (all below 1 MiB, reserved from the guest or handed over). */
+#define BOOT_GDT_ADDR 0x500ull
+#define BOOT_ZERO_PAGE 0x7000ull
+#define BOOT_STACK_TOP 0x8ff0ull
+#define BOOT_PML4 0x9000ull
+#define BOOT_PDPT 0xa000ull
+#define BOOT_PD 0xb000ull /* 4 pages: identity map of the first 4 GiB in 2 MiB pages */
+#define BOOT_CMDLINE 0x20000ull
+#define BOOT_CMDLINE_MAX 0x10000ull
+#define BOOT_EBDA_START 0x9fc00ull
+#define BOOT_BIOS_START 0xe0000ull /* RSDP and ACPI tables live in 0xe0000-0xfffff */
+#define BOOT_BIOS_END 0x100000ull
+
+struct bzimage {
+	uint16_t version;        /* boot protocol version */
+	uint8_t setup_sects;
+	uint8_t loadflags;
+	uint16_t xloadflags;
+	uint32_t initrd_addr_max;
+	uint32_t kernel_alignment;
+	uint8_t relocatable;
+	uint32_t cmdline_size;
+	uint64_t pref_address;
+	uint32_t init_size;
+	size_t setup_size;       /* bytes of the real-mode part (setup_sects + 1 sectors) */
+	size_t kernel_offset;    /* where the protected-mode kernel starts in the file */
+	size_t kernel_size;
+};
+/* Validates a bzImage that can be entered in 64-bit mode: -ENOEXEC with a reason in *why otherwise. */
+int vm_bzimage_parse(const uint8_t *buf, size_t len, struct bzimage *ret, const char **why);
+/* Where the kernel, initrd and cmdline go; -E2BIG/-ENOMEM when they do not fit in mem. */
+struct boot_plan {
+	uint64_t kernel_addr;
+	uint64_t initrd_addr, initrd_size;
+	uint64_t cmdline_addr;
+	size_t cmdline_len; /* with the NUL */
+};
+int vm_boot_plan(const struct bzimage *bz, uint64_t mem, uint64_t initrd_size, size_t cmdline_len,
+		 struct boot_plan *ret);
+/* Fills a 4096-byte zero page from the file's setup header, the plan, e820 and the RSDP address. */
+void vm_zero_page_build(uint8_t *zp, const uint8_t *kernel_file, const struct bzimage *bz,
+			const struct boot_plan *plan, const struct e820_entry *e820, size_t ne820, uint64_t rsdp);
+/* Writes the GDT and identity page tables into guest RAM and sets vCPU 0's long-mode state. */
+int vm_boot_cpu_state(struct vm *vm, uint64_t rip, uint64_t rsi);
+/* Loads kernel, initrd, cmdline, zero page; *why names the problem for the user on failure. */
+int vm_boot_linux(struct vm *vm, const char *kernel, const char *initrd, const char *cmdline, const char **why);
+
+/* ---- ACPI (acpi.c) ---- */
+#define ACPI_RSDP_ADDR BOOT_BIOS_START
+/* Builds RSDP, XSDT, FADT, DSDT, FACS, MADT and MCFG into buf (guest-physical base gpa); returns bytes used. */
+int vm_acpi_build(uint8_t *buf, size_t len, uint64_t gpa, unsigned cpus, uint64_t mmio64_base,
+		  uint64_t mmio64_size);
+uint8_t vm_acpi_checksum(const uint8_t *p, size_t len);
+
+/* ---- Trapped I/O bus (vm.c) ---- */
+struct vm_io_range {
+	uint64_t base, len;
+	vm_io_fn fn;
+	void *opaque;
+};
+#define VM_MAX_IO_RANGES 64
+
+/* ---- Serial 8250/16550A (serial.c) ---- */
+#define SERIAL_FIFO 64
+struct vm_serial {
+	struct vm *vm;
+	uint8_t ier, lcr, mcr, lsr_extra, scr, dll, dlm, fcr;
+	bool thr_ipending; /* THR-empty interrupt pending until IIR read or THR written */
+	int irq_level;
+	uint8_t rx[SERIAL_FIFO];
+	unsigned rx_head, rx_count;
+};
+void vm_serial_init(struct vm_serial *s, struct vm *vm);
+void vm_serial_io(void *opaque, uint64_t off, uint8_t *data, unsigned len, bool is_write);
+/* Pushes console input; returns bytes taken (the FIFO may be full). Takes the device lock. */
+size_t vm_serial_input(struct vm_serial *s, const uint8_t *buf, size_t len);
+
+/* ---- PCI (pci.c) ---- */
+struct vm_pci {
+	struct vm *vm;
+	uint32_t cf8;
+	struct vm_pci_device *slots[32];
+	struct vm_pci_device host_bridge;
+	uint64_t mmio32_next, mmio64_next, mmio64_base;
+};
+int vm_pci_init(struct vm_pci *p, struct vm *vm);
+
+/* ---- The VM ---- */
+struct vm_vcpu {
+	struct vm *vm;
+	unsigned id;
+	int fd;
+	struct kvm_run *run;
+	size_t run_size;
+	pthread_t thread;
+	bool thread_started;
+};
+
+#define VM_MAX_CONSOLE_CLIENTS 8
+struct vm {
+	char *name;
+	unsigned ncpus;
+	int kvm_fd, vm_fd;
+	struct vm_memory *mem;
+	struct vm_vcpu vcpus[VM_MAX_CPUS];
+	int next_slot;
+	uint64_t slot_gpa[32]; /* KVM memory slots by number (RAM first, then mapped BARs) */
+
+	pthread_mutex_t lock; /* devices and the I/O bus */
+	struct vm_io_range pio[VM_MAX_IO_RANGES], mmio[VM_MAX_IO_RANGES];
+	size_t npio, nmmio;
+
+	struct vm_serial serial;
+	struct vm_pci pci;
+	uint16_t pm1_sts, pm1_en, pm1_cnt;
+	uint8_t cmos_index;
+	uint8_t cmos_ram[128];
+
+	int console_in, console_out;
+	int console_clients[VM_MAX_CONSOLE_CLIENTS];
+	/* Panic detection and the boot-time marker: rolling match state over console output. */
+	size_t panic_match, panic_end_match;
+	bool panicked, panic_ending;
+	struct timespec started;
+
+	atomic_int state;      /* 0 running, else 1 + enum vm_exit_reason */
+	int wake_fd;           /* eventfd: the main loop wakes when the state is set */
+	int control_fd;        /* listening control socket or -1 */
+	char *control_path;
+	bool loaded;           /* boot state set (kernel or raw payload) */
+	char error[160];       /* why the VMM gave up (VM_EXIT_ERROR), for the CLI */
+	/* Exit counts for `ptctl -v`: where a slow guest spends its trips to userspace. */
+	atomic_uint_fast64_t exits_io, exits_mmio, exits_other;
+	uint32_t *port_exits; /* 65536 counters or NULL */
+};
+
+/* Routes one guest access to the device registered for it; unclaimed reads see all ones. */
+void vm_io_dispatch(struct vm *vm, bool mmio, uint64_t addr, uint8_t *data, unsigned len, bool is_write);
+
+/* Ends the VM with reason (first caller wins) and kicks every vCPU out of KVM_RUN. */
+void vm_set_exit(struct vm *vm, enum vm_exit_reason reason);
+/* The console sink: log, attached clients, panic and marker detection. Device lock held. */
+void vm_console_putc(struct vm *vm, uint8_t c);
+
+/* vcpu.c */
+int vm_vcpu_create(struct vm *vm, unsigned id);
+void vm_vcpu_destroy(struct vm_vcpu *v);
+int vm_vcpus_start(struct vm *vm);
+void vm_vcpus_kick(struct vm *vm);
+void vm_vcpus_join(struct vm *vm);
+
+/* devices.c: ACPI PM registers, i8042, CMOS, POST port. */
+int vm_legacy_init(struct vm *vm);
+
+/* control.c */
+void vm_control_accept(struct vm *vm);
+void vm_control_client(struct vm *vm, int fd);

@@ -1,0 +1,286 @@
+/* vcpu.c: vCPUs: creation with per-CPU CPUID (APIC ID, topology), one thread each running KVM_RUN,
+ * and the exit dispatch that hands port and MMIO accesses to the devices, bounds-checked. */
+#include <inttypes.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include "internal.h"
+#include "util/log.h"
+
+#define SIG_KICK SIGUSR1
+#define MAX_CPUID 256
+
+static void kick_handler(int sig)
+{
+	(void)sig; /* only here so KVM_RUN returns EINTR */
+}
+
+static int supported_cpuid(struct vm *vm, struct kvm_cpuid2 **ret)
+{
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + MAX_CPUID * sizeof(struct kvm_cpuid_entry2));
+	if (!c)
+		return -ENOMEM;
+	c->nent = MAX_CPUID;
+	if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
+		int r = negative_errno();
+		free(c);
+		return r;
+	}
+	*ret = c;
+	return 0;
+}
+
+static unsigned bits_for(unsigned n)
+{
+	unsigned b = 0;
+	while ((1u << b) < n)
+		b++;
+	return b;
+}
+
+/* One socket, one thread per core, APIC ID = vCPU index: what the MADT says too. */
+static void patch_cpuid(struct kvm_cpuid2 *c, unsigned id, unsigned ncpus)
+{
+	unsigned shift = bits_for(ncpus);
+
+	for (unsigned i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &c->entries[i];
+		switch (e->function) {
+		case 1:
+			e->ebx = (e->ebx & 0x0000ffff) | (id << 24) | ((ncpus > 1 ? (1u << shift) : 1) << 16);
+			if (ncpus > 1)
+				e->edx |= 1u << 28; /* HTT: the count field above is valid */
+			e->ecx |= 1u << 31;         /* running under a hypervisor */
+			break;
+		case 4:
+			e->eax = (e->eax & 0x03ffffff) | ((ncpus - 1) << 26);
+			break;
+		case 0xb:
+		case 0x1f:
+			e->edx = id;
+			if (e->index == 0) {
+				e->eax = 0;
+				e->ebx = 1;
+				e->ecx = 1u << 8; /* level 0: SMT, one thread */
+			} else if (e->index == 1) {
+				e->eax = shift;
+				e->ebx = ncpus;
+				e->ecx = 2u << 8 | 1; /* level 1: cores */
+			} else {
+				e->eax = e->ebx = 0;
+				e->ecx = e->index;
+			}
+			break;
+		case 0x80000008:
+			e->ecx = (e->ecx & ~0xf0ffu) | (ncpus - 1) | (shift << 12);
+			break;
+		case 0x8000001e:
+			e->eax = id;
+			e->ebx = id & 0xff; /* core id, one thread per core */
+			e->ecx = 0;
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+int vm_vcpu_create(struct vm *vm, unsigned id)
+{
+	struct vm_vcpu *v = &vm->vcpus[id];
+	_cleanup_free_ struct kvm_cpuid2 *cpuid = NULL;
+	int r, size;
+
+	v->vm = vm;
+	v->id = id;
+	v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)id);
+	if (v->fd < 0)
+		return negative_errno();
+	size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (size < (int)sizeof(struct kvm_run))
+		return size < 0 ? negative_errno() : -EIO;
+	v->run = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
+	if (v->run == MAP_FAILED) {
+		v->run = NULL;
+		return negative_errno();
+	}
+	v->run_size = (size_t)size;
+	r = supported_cpuid(vm, &cpuid);
+	if (r < 0)
+		return r;
+	patch_cpuid(cpuid, id, vm->ncpus);
+	if (ioctl(v->fd, KVM_SET_CPUID2, cpuid) < 0)
+		return negative_errno();
+	return 0;
+}
+
+void vm_vcpu_destroy(struct vm_vcpu *v)
+{
+	if (v->run)
+		munmap(v->run, v->run_size);
+	if (v->fd > 0)
+		close(v->fd);
+	v->run = NULL;
+	v->fd = -1;
+}
+
+static void log_registers(struct vm_vcpu *v)
+{
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0)
+		return;
+	log_debug("vcpu%u: rip=0x%llx rsp=0x%llx rflags=0x%llx cr0=0x%llx cr3=0x%llx cr4=0x%llx efer=0x%llx", v->id,
+		  regs.rip, regs.rsp, regs.rflags, sregs.cr0, sregs.cr3, sregs.cr4, sregs.efer);
+}
+
+static void vcpu_fail(struct vm_vcpu *v, const char *what, uint64_t detail)
+{
+	log_debug("vcpu%u: %s (0x%" PRIx64 ")", v->id, what, detail);
+	log_registers(v);
+	snprintf(v->vm->error, sizeof(v->vm->error), "vCPU %u: %s (0x%" PRIx64 ")", v->id, what, detail);
+	vm_set_exit(v->vm, VM_EXIT_ERROR);
+}
+
+/* KVM fills the I/O exit, but its offsets are still checked against the mapping before use. */
+static void handle_io(struct vm_vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	unsigned size = run->io.size, count = run->io.count;
+	uint64_t off = run->io.data_offset;
+
+	if ((size != 1 && size != 2 && size != 4) || count == 0 || off > v->run_size ||
+	    (uint64_t)size * count > v->run_size - off) {
+		vcpu_fail(v, "malformed I/O exit", off);
+		return;
+	}
+	atomic_fetch_add(&v->vm->exits_io, 1);
+	if (v->vm->port_exits)
+		__atomic_fetch_add(&v->vm->port_exits[run->io.port], 1, __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < count; i++)
+		vm_io_dispatch(v->vm, false, run->io.port, (uint8_t *)run + off + (uint64_t)i * size, size,
+			       run->io.direction == KVM_EXIT_IO_OUT);
+}
+
+static void handle_exit(struct vm_vcpu *v)
+{
+	struct kvm_run *run = v->run;
+
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		handle_io(v);
+		break;
+	case KVM_EXIT_MMIO:
+		if (run->mmio.len == 0 || run->mmio.len > sizeof(run->mmio.data)) {
+			vcpu_fail(v, "malformed MMIO exit", run->mmio.len);
+			break;
+		}
+		atomic_fetch_add(&v->vm->exits_mmio, 1);
+		vm_io_dispatch(v->vm, true, run->mmio.phys_addr, run->mmio.data, run->mmio.len, run->mmio.is_write);
+		break;
+	case KVM_EXIT_INTR:
+		atomic_fetch_add(&v->vm->exits_other, 1);
+		break;
+	case KVM_EXIT_SHUTDOWN:
+		log_debug("vcpu%u: shutdown (triple fault)", v->id);
+		vm_set_exit(v->vm, VM_EXIT_REBOOT);
+		break;
+	case KVM_EXIT_SYSTEM_EVENT:
+		if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN)
+			vm_set_exit(v->vm, VM_EXIT_POWEROFF);
+		else if (run->system_event.type == KVM_SYSTEM_EVENT_RESET)
+			vm_set_exit(v->vm, VM_EXIT_REBOOT);
+		else if (run->system_event.type == KVM_SYSTEM_EVENT_CRASH)
+			vm_set_exit(v->vm, VM_EXIT_PANIC);
+		else
+			vcpu_fail(v, "unknown system event", run->system_event.type);
+		break;
+	case KVM_EXIT_HLT:
+		vcpu_fail(v, "halted with the in-kernel irqchip missing", 0);
+		break;
+	case KVM_EXIT_FAIL_ENTRY:
+		vcpu_fail(v, "KVM could not enter the guest", run->fail_entry.hardware_entry_failure_reason);
+		break;
+	case KVM_EXIT_INTERNAL_ERROR:
+		vcpu_fail(v, "KVM internal error", run->internal.suberror);
+		break;
+	default:
+		vcpu_fail(v, "unexpected KVM exit", run->exit_reason);
+		break;
+	}
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vm_vcpu *v = arg;
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIG_KICK);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	while (!atomic_load(&v->vm->state)) {
+		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN) {
+				v->run->immediate_exit = 0;
+				continue;
+			}
+			vcpu_fail(v, "KVM_RUN failed", (uint64_t)errno);
+			break;
+		}
+		handle_exit(v);
+	}
+	return NULL;
+}
+
+int vm_vcpus_start(struct vm *vm)
+{
+	struct sigaction sa = { .sa_handler = kick_handler }; /* no SA_RESTART: KVM_RUN must return */
+	sigset_t set, old;
+	int r;
+
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIG_KICK, &sa, NULL) < 0)
+		return negative_errno();
+	/* Threads start with the kick blocked and unblock it themselves; the caller keeps its mask. */
+	sigemptyset(&set);
+	sigaddset(&set, SIG_KICK);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		r = -pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread, &vm->vcpus[i]);
+		if (r < 0) {
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
+			vm_set_exit(vm, VM_EXIT_ERROR);
+			return r;
+		}
+		vm->vcpus[i].thread_started = true;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return 0;
+}
+
+void vm_vcpus_kick(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		struct vm_vcpu *v = &vm->vcpus[i];
+		if (v->run)
+			v->run->immediate_exit = 1;
+		if (v->thread_started)
+			pthread_kill(v->thread, SIG_KICK);
+	}
+}
+
+void vm_vcpus_join(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		struct vm_vcpu *v = &vm->vcpus[i];
+		if (!v->thread_started)
+			continue;
+		/* A thread between its state check and KVM_RUN sees immediate_exit; keep kicking until it is gone. */
+		while (pthread_tryjoin_np(v->thread, NULL) == EBUSY) {
+			vm_vcpus_kick(vm);
+			usleep(1000);
+		}
+		v->thread_started = false;
+	}
+}

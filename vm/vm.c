@@ -1,0 +1,531 @@
+/* vm.c: the VM as a whole: the sequencer that builds it (KVM objects, RAM, devices, tables, vCPUs, boot),
+ * the trapped-I/O bus, the console sink with panic detection, and the loop that runs it to its end. */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "internal.h"
+#include "util/log.h"
+#include "util/root.h"
+
+#define TSS_ADDR 0xfffbd000ull /* three pages KVM needs on Intel, in the hole below the BIOS area */
+#define IDENTITY_MAP_ADDR 0xfffbc000ull
+#define PANIC_START "Kernel panic - not syncing"
+#define PANIC_END "---[ end Kernel panic"
+
+int vm_exit_status(enum vm_exit_reason r)
+{
+	switch (r) {
+	case VM_EXIT_POWEROFF: return 0;
+	case VM_EXIT_REBOOT: return 3;
+	case VM_EXIT_PANIC: return 4;
+	case VM_EXIT_STOPPED: return 5;
+	default: return 1;
+	}
+}
+
+const char *vm_exit_reason_to_string(enum vm_exit_reason r)
+{
+	static const char *const s[] = { "poweroff", "reboot", "panic", "stopped", "error" };
+	return (unsigned)r < ARRAY_SIZE(s) ? s[r] : "error";
+}
+
+const char *vm_name(const struct vm *vm) { return vm->name; }
+unsigned vm_cpus(const struct vm *vm) { return vm->ncpus; }
+uint64_t vm_memory_size(const struct vm *vm) { return vm->mem->size; }
+const char *vm_error(const struct vm *vm) { return vm->error; }
+int vm_kvm_fd(const struct vm *vm) { return vm->vm_fd; }
+
+size_t vm_ram_regions(const struct vm *vm, const struct vm_ram_region **ret)
+{
+	*ret = vm->mem->regions;
+	return vm->mem->nregions;
+}
+
+const struct guestmem *vm_guestmem(const struct vm *vm)
+{
+	return vm->mem->gm;
+}
+
+void *vm_gpa_to_hva(const struct vm *vm, uint64_t gpa, uint64_t len)
+{
+	return vm_memory_hva(vm->mem, gpa, len);
+}
+
+/* ---- Trapped I/O ---- */
+
+static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+static int io_register(struct vm *vm, bool mmio, uint64_t base, uint64_t len, vm_io_fn fn, void *opaque)
+{
+	struct vm_io_range *t = mmio ? vm->mmio : vm->pio;
+	size_t *n = mmio ? &vm->nmmio : &vm->npio;
+	int r = 0;
+
+	if (!len || !fn || base + len < base)
+		return -EINVAL;
+	pthread_mutex_lock(&vm->lock);
+	for (size_t i = 0; i < *n && r == 0; i++)
+		if (ranges_overlap(base, len, t[i].base, t[i].len))
+			r = -EBUSY;
+	if (r == 0 && *n == VM_MAX_IO_RANGES)
+		r = -ENOSPC;
+	if (r == 0)
+		t[(*n)++] = (struct vm_io_range){ .base = base, .len = len, .fn = fn, .opaque = opaque };
+	pthread_mutex_unlock(&vm->lock);
+	return r;
+}
+
+int vm_pio_register(struct vm *vm, uint16_t port, uint16_t len, vm_io_fn fn, void *opaque)
+{
+	if ((uint32_t)port + len > 0x10000)
+		return -EINVAL;
+	return io_register(vm, false, port, len, fn, opaque);
+}
+
+int vm_mmio_register(struct vm *vm, uint64_t gpa, uint64_t len, vm_io_fn fn, void *opaque)
+{
+	return io_register(vm, true, gpa, len, fn, opaque);
+}
+
+int vm_mmio_unregister(struct vm *vm, uint64_t gpa)
+{
+	int r = -ENOENT;
+	pthread_mutex_lock(&vm->lock);
+	for (size_t i = 0; i < vm->nmmio; i++)
+		if (vm->mmio[i].base == gpa) {
+			vm->mmio[i] = vm->mmio[--vm->nmmio];
+			r = 0;
+			break;
+		}
+	pthread_mutex_unlock(&vm->lock);
+	return r;
+}
+
+void vm_io_dispatch(struct vm *vm, bool mmio, uint64_t addr, uint8_t *data, unsigned len, bool is_write)
+{
+	struct vm_io_range *t = mmio ? vm->mmio : vm->pio;
+	size_t n;
+
+	pthread_mutex_lock(&vm->lock);
+	n = mmio ? vm->nmmio : vm->npio;
+	for (size_t i = 0; i < n; i++) {
+		/* The access must lie wholly inside the range: a straddling access is unclaimed. */
+		if (addr >= t[i].base && addr - t[i].base < t[i].len && len <= t[i].len - (addr - t[i].base)) {
+			t[i].fn(t[i].opaque, addr - t[i].base, data, len, is_write);
+			pthread_mutex_unlock(&vm->lock);
+			return;
+		}
+	}
+	pthread_mutex_unlock(&vm->lock);
+	if (!is_write)
+		memset(data, 0xff, len);
+}
+
+int vm_irq_line(struct vm *vm, unsigned gsi, int level)
+{
+	struct kvm_irq_level l = { .irq = gsi, .level = level ? 1 : 0 };
+	return ioctl(vm->vm_fd, KVM_IRQ_LINE, &l) < 0 ? negative_errno() : 0;
+}
+
+int vm_map_memory(struct vm *vm, uint64_t gpa, uint64_t size, void *hva, bool readonly)
+{
+	struct kvm_userspace_memory_region m = {
+		.slot = (uint32_t)vm->next_slot,
+		.flags = readonly ? KVM_MEM_READONLY : 0,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uint64_t)(uintptr_t)hva,
+	};
+	if (!size || (gpa | size) & 0xfff)
+		return -EINVAL;
+	if (vm->next_slot >= (int)ARRAY_SIZE(vm->slot_gpa))
+		return -ENOSPC;
+	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &m) < 0)
+		return negative_errno();
+	vm->slot_gpa[vm->next_slot] = gpa;
+	return vm->next_slot++;
+}
+
+int vm_unmap_memory(struct vm *vm, uint64_t gpa)
+{
+	for (int s = 0; s < vm->next_slot; s++) {
+		if (vm->slot_gpa[s] != gpa)
+			continue;
+		struct kvm_userspace_memory_region m = { .slot = (uint32_t)s, .memory_size = 0 };
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &m) < 0)
+			return negative_errno();
+		vm->slot_gpa[s] = UINT64_MAX;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+/* ---- Ending ---- */
+
+void vm_set_exit(struct vm *vm, enum vm_exit_reason reason)
+{
+	int expected = 0;
+	uint64_t one = 1;
+
+	if (atomic_compare_exchange_strong(&vm->state, &expected, 1 + (int)reason))
+		if (write(vm->wake_fd, &one, sizeof(one)) < 0)
+			log_debug("wake: %m");
+}
+
+void vm_request_stop(struct vm *vm)
+{
+	vm_set_exit(vm, VM_EXIT_STOPPED);
+}
+
+/* Rolling match of a fixed pattern over a byte stream (the patterns have no repeated prefix). */
+static bool stream_match(size_t *state, const char *pat, uint8_t c)
+{
+	if (c == (uint8_t)pat[*state])
+		(*state)++;
+	else
+		*state = c == (uint8_t)pat[0];
+	if (pat[*state] == '\0') {
+		*state = 0;
+		return true;
+	}
+	return false;
+}
+
+static void write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return; /* a console that went away loses output; the guest goes on */
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+void vm_console_putc(struct vm *vm, uint8_t c)
+{
+	if (vm->console_out >= 0)
+		write_all(vm->console_out, &c, 1);
+	for (size_t i = 0; i < VM_MAX_CONSOLE_CLIENTS; i++)
+		if (vm->console_clients[i] >= 0 && send(vm->console_clients[i], &c, 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 &&
+		    errno != EAGAIN) {
+			close(vm->console_clients[i]);
+			vm->console_clients[i] = -1;
+		}
+	/* Panic: the start line marks the VM; the end line (or the reset panic=N asks for) ends it. */
+	if (stream_match(&vm->panic_match, PANIC_START, c))
+		vm->panicked = true;
+	if (stream_match(&vm->panic_end_match, PANIC_END, c) && vm->panicked)
+		vm->panic_ending = true;
+	if (c == '\n' && vm->panic_ending)
+		vm_set_exit(vm, VM_EXIT_PANIC);
+}
+
+/* ---- Building ---- */
+
+struct vm *vm_free(struct vm *vm)
+{
+	if (!vm)
+		return NULL;
+	vm_vcpus_kick(vm);
+	vm_vcpus_join(vm);
+	for (unsigned i = 0; i < VM_MAX_CPUS; i++)
+		vm_vcpu_destroy(&vm->vcpus[i]);
+	for (size_t i = 0; i < VM_MAX_CONSOLE_CLIENTS; i++)
+		if (vm->console_clients[i] >= 0)
+			close(vm->console_clients[i]);
+	if (vm->control_fd >= 0) {
+		close(vm->control_fd);
+		if (vm->control_path)
+			unlink(vm->control_path);
+	}
+	free(vm->control_path);
+	free(vm->port_exits);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	if (vm->wake_fd >= 0)
+		close(vm->wake_fd);
+	vm_memory_free(vm->mem);
+	pthread_mutex_destroy(&vm->lock);
+	free(vm->name);
+	free(vm);
+	return NULL;
+}
+
+static int open_kvm(struct vm *vm, const char **why)
+{
+	int r;
+	vm->kvm_fd = root_open("/dev/kvm", O_RDWR, 0);
+	if (vm->kvm_fd < 0) {
+		*why = vm->kvm_fd == -ENOENT   ? "/dev/kvm does not exist (load kvm_intel or kvm_amd, or enable virtualization)"
+		       : vm->kvm_fd == -EACCES ? "no permission to open /dev/kvm (join the kvm group or run as root)"
+					       : "cannot open /dev/kvm";
+		return vm->kvm_fd;
+	}
+	r = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (r != KVM_API_VERSION) {
+		*why = "/dev/kvm speaks an unknown API version";
+		return -ENOTSUP;
+	}
+	do
+		vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	while (vm->vm_fd < 0 && errno == EINTR);
+	if (vm->vm_fd < 0) {
+		*why = "KVM_CREATE_VM failed";
+		return negative_errno();
+	}
+	/* Intel needs the TSS and identity-map pages for real mode; both sit in the hole, never in RAM. */
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)TSS_ADDR) < 0 ||
+	    ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &(uint64_t){ IDENTITY_MAP_ADDR }) < 0) {
+		*why = "KVM refused the TSS/identity-map addresses";
+		return negative_errno();
+	}
+	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
+		*why = "KVM could not create the in-kernel interrupt controllers";
+		return negative_errno();
+	}
+	struct kvm_pit_config pit = { .flags = 0 };
+	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
+		*why = "KVM could not create the in-kernel PIT";
+		return negative_errno();
+	}
+	return 0;
+}
+
+static int check_memory(const struct vm_config *cfg, const char **why)
+{
+	uint64_t avail;
+
+	if (cfg->hugepage_size) {
+		uint64_t free_pages;
+		if (vm_host_hugepages_free(cfg->hugepage_size, &free_pages) < 0) {
+			*why = "the host has no huge pages of that size (see /sys/kernel/mm/hugepages)";
+			return -ENOMEM;
+		}
+		if (free_pages < cfg->memory / cfg->hugepage_size) {
+			*why = "not enough free huge pages on the host (raise nr_hugepages)";
+			return -ENOMEM;
+		}
+		return 0;
+	}
+	if (vm_host_memory_available(&avail) >= 0 && cfg->memory > avail) {
+		*why = "guest memory is more than the host has available";
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int add_ram(struct vm *vm, const struct vm_config *cfg, const char **why)
+{
+	int r = vm_memory_new(cfg->memory, cfg->hugepage_size, &vm->mem);
+	if (r < 0) {
+		*why = r == -EINVAL ? "memory must be at least 16M and a multiple of 2M (of the huge page size with --hugepages)"
+				    : "cannot allocate guest memory";
+		return r;
+	}
+	for (size_t i = 0; i < vm->mem->nregions; i++) {
+		struct vm_ram_region *g = &vm->mem->regions[i];
+		r = vm_map_memory(vm, g->gpa, g->size, g->hva, false);
+		if (r < 0) {
+			*why = "KVM refused a guest memory slot";
+			return r;
+		}
+	}
+	return 0;
+}
+
+static int add_devices(struct vm *vm, const char **why)
+{
+	uint8_t *acpi = vm_memory_hva(vm->mem, ACPI_RSDP_ADDR, BOOT_BIOS_END - BOOT_BIOS_START);
+	int r;
+
+	vm_serial_init(&vm->serial, vm);
+	if ((r = vm_pio_register(vm, VM_PORT_SERIAL, 8, vm_serial_io, &vm->serial)) < 0 ||
+	    (r = vm_legacy_init(vm)) < 0 || (r = vm_pci_init(&vm->pci, vm)) < 0) {
+		*why = "cannot set up the devices";
+		return r;
+	}
+	if (!acpi)
+		return -ENOMEM;
+	r = vm_acpi_build(acpi, BOOT_BIOS_END - BOOT_BIOS_START, ACPI_RSDP_ADDR, vm->ncpus, vm->pci.mmio64_base,
+			  VM_PCI_MMIO64_SIZE);
+	if (r < 0) {
+		*why = "cannot build the ACPI tables";
+		return r;
+	}
+	return 0;
+}
+
+int vm_new(const struct vm_config *cfg, struct vm **ret, const char **ret_why)
+{
+	_cleanup_vm_ struct vm *vm = NULL;
+	const char *why = NULL, **w = ret_why ? ret_why : &why;
+	int r;
+
+	*w = NULL;
+	if (!cfg->name || cfg->cpus == 0 || cfg->cpus > VM_MAX_CPUS) {
+		*w = "vCPU count must be 1-64";
+		return -EINVAL;
+	}
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return -ENOMEM;
+	vm->kvm_fd = vm->vm_fd = vm->wake_fd = vm->control_fd = -1;
+	for (unsigned i = 0; i < VM_MAX_CPUS; i++)
+		vm->vcpus[i].fd = -1;
+	for (size_t i = 0; i < VM_MAX_CONSOLE_CLIENTS; i++)
+		vm->console_clients[i] = -1;
+	pthread_mutex_init(&vm->lock, NULL);
+	vm->ncpus = cfg->cpus;
+	vm->console_in = cfg->console_in;
+	vm->console_out = cfg->console_out;
+	vm->name = strdup(cfg->name);
+	vm->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!vm->name || vm->wake_fd < 0)
+		return -ENOMEM;
+
+	if ((r = check_memory(cfg, w)) < 0 || (r = open_kvm(vm, w)) < 0 || (r = add_ram(vm, cfg, w)) < 0 ||
+	    (r = add_devices(vm, w)) < 0)
+		return r;
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		r = vm_vcpu_create(vm, i);
+		if (r < 0) {
+			*w = "cannot create the vCPUs";
+			return r;
+		}
+	}
+	if (cfg->kernel) {
+		r = vm_boot_linux(vm, cfg->kernel, cfg->initrd, cfg->cmdline, w);
+		if (r < 0)
+			return r;
+		vm->loaded = true;
+	}
+	*ret = TAKE_PTR(vm);
+	return 0;
+}
+
+int vm_load_raw(struct vm *vm, const void *code, size_t len)
+{
+	uint8_t *dst = vm_memory_hva(vm->mem, VM_RAW_LOAD_ADDR, len);
+	if (!dst)
+		return -E2BIG;
+	memcpy(dst, code, len);
+	vm->loaded = true;
+	return vm_boot_cpu_state(vm, VM_RAW_LOAD_ADDR, BOOT_ZERO_PAGE);
+}
+
+/* ---- Running ---- */
+
+static void log_exit_counts(struct vm *vm)
+{
+	struct timespec now;
+	double secs;
+
+	if (log_get_level() < 2)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	secs = (double)(now.tv_sec - vm->started.tv_sec) + (double)(now.tv_nsec - vm->started.tv_nsec) / 1e9;
+	log_debug("ran %.2f s; exits to the VMM: %" PRIu64 " port I/O, %" PRIu64 " MMIO, %" PRIu64 " interrupted",
+		  secs, (uint64_t)vm->exits_io, (uint64_t)vm->exits_mmio, (uint64_t)vm->exits_other);
+	for (unsigned n = 0; vm->port_exits && n < 8; n++) {
+		unsigned best = 0;
+		for (unsigned p = 1; p < 65536; p++)
+			if (vm->port_exits[p] > vm->port_exits[best])
+				best = p;
+		if (!vm->port_exits[best])
+			break;
+		log_debug("  port 0x%04x: %u exits", best, vm->port_exits[best]);
+		vm->port_exits[best] = 0;
+	}
+}
+
+/* Console input: kept when the UART's FIFO is full and retried shortly, so nothing typed is lost. */
+struct pending_input {
+	uint8_t buf[256];
+	size_t off, len;
+};
+
+static void feed_input(struct vm *vm, struct pending_input *p)
+{
+	if (p->off < p->len)
+		p->off += vm_serial_input(&vm->serial, p->buf + p->off, p->len - p->off);
+}
+
+int vm_run(struct vm *vm, enum vm_exit_reason *ret)
+{
+	struct pending_input in = { .len = 0 };
+	bool in_open = vm->console_in >= 0;
+	int r;
+
+	if (!vm->loaded)
+		return -ENOEXEC;
+	clock_gettime(CLOCK_MONOTONIC, &vm->started);
+	if (log_get_level() >= 2 && !vm->port_exits)
+		vm->port_exits = calloc(65536, sizeof(*vm->port_exits));
+	r = vm_vcpus_start(vm);
+	if (r < 0)
+		return r;
+	while (!atomic_load(&vm->state)) {
+		struct pollfd pfd[3 + VM_MAX_CONSOLE_CLIENTS];
+		size_t n = 0, client0;
+		bool want_input = in.off == in.len;
+
+		pfd[n++] = (struct pollfd){ .fd = vm->wake_fd, .events = POLLIN };
+		pfd[n++] = (struct pollfd){ .fd = in_open && want_input ? vm->console_in : -1, .events = POLLIN };
+		pfd[n++] = (struct pollfd){ .fd = vm->control_fd, .events = POLLIN };
+		client0 = n;
+		for (size_t i = 0; i < VM_MAX_CONSOLE_CLIENTS; i++)
+			pfd[n++] = (struct pollfd){ .fd = want_input ? vm->console_clients[i] : -1, .events = POLLIN };
+		if (poll(pfd, n, want_input ? -1 : 10) < 0 && errno != EINTR) {
+			vm_set_exit(vm, VM_EXIT_ERROR);
+			break;
+		}
+		feed_input(vm, &in);
+		if (pfd[1].revents) {
+			ssize_t k = read(vm->console_in, in.buf, sizeof(in.buf));
+			if (k <= 0 && !(k < 0 && (errno == EINTR || errno == EAGAIN)))
+				in_open = false; /* EOF: the guest keeps running without input */
+			else if (k > 0) {
+				in.off = 0;
+				in.len = (size_t)k;
+				feed_input(vm, &in);
+			}
+		}
+		if (pfd[2].revents)
+			vm_control_accept(vm);
+		for (size_t i = 0; i < VM_MAX_CONSOLE_CLIENTS; i++)
+			if (pfd[client0 + i].revents && in.off == in.len) {
+				ssize_t k = read(vm->console_clients[i], in.buf, sizeof(in.buf));
+				if (k <= 0) {
+					pthread_mutex_lock(&vm->lock);
+					close(vm->console_clients[i]);
+					vm->console_clients[i] = -1;
+					pthread_mutex_unlock(&vm->lock);
+				} else {
+					in.off = 0;
+					in.len = (size_t)k;
+					feed_input(vm, &in);
+				}
+			}
+	}
+	vm_vcpus_kick(vm);
+	vm_vcpus_join(vm);
+	log_exit_counts(vm);
+	*ret = (enum vm_exit_reason)(atomic_load(&vm->state) - 1);
+	/* panic=N reboots after a panic: that reset is the panic's, not a reboot. */
+	if (*ret == VM_EXIT_REBOOT && vm->panicked)
+		*ret = VM_EXIT_PANIC;
+	return 0;
+}
