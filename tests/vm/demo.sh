@@ -15,8 +15,8 @@ tour() {
 	fi
 }
 
-say "This is a test host booted under QEMU: an emulated Intel VT-d IOMMU, an igb NIC with SR-IOV,"
-say "an e1000e NIC, an NVMe controller and QEMU's edu DMA device. Everything below is the real kernel."
+say "This is a test host booted under QEMU: an emulated Intel VT-d IOMMU, an igb NIC with SR-IOV,
+# an e1000e NIC, an NVMe controller and QEMU's edu DMA device. Everything below is the real kernel."
 step uname -r
 step lspci -nn
 
@@ -29,7 +29,9 @@ tour list
 say "3. One device in detail: the e1000e NIC at $RIG_E1000E."
 tour show "$RIG_E1000E"
 
-say "4. Hand it to vfio-pci. ptctl records the original driver first and verifies the result."
+say "4. Hand it to vfio-pci. First the plan: every file ptctl would write, in order (nothing changes)."
+tour bind --dry-run "$RIG_E1000E"
+say "Now for real: the original driver is recorded under /run/ptctl first, and the result is verified."
 tour bind "$RIG_E1000E"
 step readlink "/sys/bus/pci/devices/$RIG_E1000E/driver"
 step ls -l /dev/vfio

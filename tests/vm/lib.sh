@@ -3,10 +3,11 @@
 
 # Known devices (exported by the test host's init; looked up again when sourced elsewhere).
 rig_find() { # VID:DID -> first PCI address with that id
-	local d
+	local d v i
 	for d in /sys/bus/pci/devices/*; do
-		[ "$(cat "$d/vendor")" = "0x${1%%:*}" ] && [ "$(cat "$d/device")" = "0x${1##*:}" ] &&
-			{ echo "${d##*/}"; return 0; }
+		read -r v <"$d/vendor"
+		read -r i <"$d/device"
+		[ "$v:$i" = "0x${1%%:*}:0x${1##*:}" ] && { echo "${d##*/}"; return 0; }
 	done
 	return 1
 }
@@ -122,6 +123,11 @@ rig_l2() {
 	local name=$1
 	shift
 	l2_log=/tmp/l2-$name.$$.log
+	# the nested guest's initramfs: its cached base with this run's l2.d scripts on top (made on first use)
+	if [ ! -f "$RIG_GUEST_INITRD" ]; then
+		cat /rig/guest/initrd-base.img /rig/guest/initrd-tail.img >"$RIG_GUEST_INITRD.tmp" &&
+			mv "$RIG_GUEST_INITRD.tmp" "$RIG_GUEST_INITRD" || return 1
+	fi
 	local -a cmd=(qemu-system-x86_64 -machine q35,accel=kvm -cpu qemu64 -smp 1 -m "${RIG_L2_MEM:-256}"
 		-nodefaults -display none -no-reboot -serial stdio
 		-kernel "$RIG_GUEST_KERNEL" -initrd "$RIG_GUEST_INITRD"
