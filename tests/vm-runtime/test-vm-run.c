@@ -151,6 +151,10 @@ static void test_panic(void **s)
 	assert_int_equal(r.reason, VM_EXIT_PANIC);
 	assert_int_equal(vm_exit_status(r.reason), 4);
 	assert_string_equal(r.out, text);
+	/* Dashes before the end marker, and a partial "Kernel pan" before the real one, still match. */
+	run_payload(print, sizeof(print), "Kernel pan Kernel panic - not syncing: x\n----[ end Kernel panic ]---\n", 1, &r,
+		    start_stopper); /* the stopper only bounds a failure: it would end it as "stopped" */
+	assert_int_equal(r.reason, VM_EXIT_PANIC);
 	/* The end line alone (no panic before it) is just text: the guest runs on until stopped. */
 	run_payload(print, sizeof(print), "---[ end Kernel panic\n", 1, &r, start_stopper);
 	assert_int_equal(r.reason, VM_EXIT_STOPPED);
