@@ -32,6 +32,7 @@ struct vm_opts {
 	const char *name, *kernel, *initrd, *cmdline;
 	uint64_t memory, hugepage_size;
 	unsigned cpus;
+	bool prefault;
 };
 
 static bool name_ok(const char *s)
@@ -56,7 +57,7 @@ static int parse_run_opts(int argc, char **argv, const struct verb_ctx *ctx, con
 		{ "kernel", required_argument, NULL, 'k' }, { "initrd", required_argument, NULL, 'i' },
 		{ "cmdline", required_argument, NULL, 'c' }, { "memory", required_argument, NULL, 'm' },
 		{ "cpus", required_argument, NULL, 'p' },    { "hugepages", required_argument, NULL, 'H' },
-		{ NULL, 0, NULL, 0 },
+		{ "prefault", no_argument, NULL, 'P' },      { NULL, 0, NULL, 0 },
 	};
 	int c, n;
 
@@ -75,6 +76,9 @@ static int parse_run_opts(int argc, char **argv, const struct verb_ctx *ctx, con
 			if (parse_int(optarg, &n) < 0 || n < 1 || n > VM_MAX_CPUS)
 				return verb_usage_error(ctx, verb, "--cpus '%s': give 1 to %d", optarg, VM_MAX_CPUS);
 			o->cpus = (unsigned)n;
+			break;
+		case 'P':
+			o->prefault = true;
 			break;
 		case 'H':
 			if (streq(optarg, "2m") || streq(optarg, "2M"))
@@ -233,6 +237,7 @@ static int launch(const struct vm_opts *o, bool background, int notify_fd)
 	struct vm_config cfg = {
 		.name = o->name, .kernel = o->kernel, .initrd = o->initrd, .cmdline = o->cmdline,
 		.memory = o->memory, .cpus = o->cpus, .hugepage_size = o->hugepage_size,
+		.prefault = o->prefault,
 		.console_in = background ? -1 : STDIN_FILENO,
 		.console_out = background ? log_fd : STDOUT_FILENO,
 	};
@@ -475,7 +480,8 @@ static int vm_console_run(int argc, char **argv, const struct verb_ctx *ctx)
 	"    --cmdline TEXT    kernel command line (default: console=ttyS0)\n"                                \
 	"    --memory SIZE     guest RAM, e.g. 512M (default) or 4G; at least 16M, whole 2M units\n"           \
 	"    --cpus N          vCPUs, 1-64 (default 1)\n"                                                       \
-	"    --hugepages 2m|1g back guest RAM with huge pages (free ones must be reserved on the host)\n\n"
+	"    --hugepages 2m|1g back guest RAM with huge pages (free ones must be reserved on the host)\n"      \
+	"    --prefault        fault all guest RAM in before boot (slower start, no faults later)\n\n"
 
 #define MACHINE_HELP                                                                                           \
 	"THE MACHINE\n"                                                                                        \
@@ -485,7 +491,7 @@ static int vm_console_run(int argc, char **argv, const struct verb_ctx *ctx)
 	"    reset (reboot=k), CMOS clock. A kernel panic is recognised by the console line \"Kernel panic -\n" \
 	"    not syncing\" (console=ttyS0 must be set), so panic=-1 reboots count as panics.\n\n"
 
-PTCTL_VERB(vm_run, .name = "vm run", .synopsis = "NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--memory SIZE] [--cpus N] [--hugepages 2m|1g]",
+PTCTL_VERB(vm_run, .name = "vm run", .synopsis = "NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--memory SIZE] [--cpus N] [--hugepages 2m|1g] [--prefault]",
 	   .summary = "boot a VM in the foreground, console on stdio", .run = vm_run_run,
 	   .help = "DESCRIPTION\n"
 		   "    Boots a Linux kernel in a KVM virtual machine of ptctl's own and stays in the foreground\n"
@@ -495,7 +501,7 @@ PTCTL_VERB(vm_run, .name = "vm run", .synopsis = "NAME --kernel FILE [--initrd F
 		   VM_EXIT_STATUS_HELP "\nEXAMPLES\n"
 		   "    ptctl vm run vm1 --kernel /boot/vmlinuz --initrd initrd.img --cmdline 'console=ttyS0 quiet' --cpus 2\n");
 
-PTCTL_VERB(vm_start, .name = "vm start", .synopsis = "NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--memory SIZE] [--cpus N] [--hugepages 2m|1g]",
+PTCTL_VERB(vm_start, .name = "vm start", .synopsis = "NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--memory SIZE] [--cpus N] [--hugepages 2m|1g] [--prefault]",
 	   .summary = "boot a VM in the background", .run = vm_start_run,
 	   .help = "DESCRIPTION\n"
 		   "    Like 'ptctl vm run', but the VM runs in a background process: the console goes to\n"

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "internal.h"
+#include "iommu/iommu.h"
 #include "util/log.h"
 #include "util/root.h"
 
@@ -334,6 +335,15 @@ static int add_ram(struct vm *vm, const struct vm_config *cfg, const char **why)
 		*why = r == -EINVAL ? "memory must be at least 16M and a multiple of 2M (of the huge page size with --hugepages)"
 				    : "cannot allocate guest memory";
 		return r;
+	}
+	if (cfg->prefault) {
+		long online = sysconf(_SC_NPROCESSORS_ONLN);
+		r = guestmem_prefault(vm->mem->gm, online > 0 && (unsigned long)online < cfg->cpus ? (unsigned)online
+												: cfg->cpus);
+		if (r < 0) {
+			*why = "cannot fault in guest memory (the host ran out of memory)";
+			return r;
+		}
 	}
 	for (size_t i = 0; i < vm->mem->nregions; i++) {
 		struct vm_ram_region *g = &vm->mem->regions[i];

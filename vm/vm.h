@@ -60,6 +60,7 @@ struct vm_config {
 	uint64_t memory;     /* bytes, multiple of 2 MiB */
 	unsigned cpus;       /* 1..VM_MAX_CPUS */
 	uint64_t hugepage_size; /* 0 (memfd), 2 MiB or 1 GiB (hugetlb memfd) */
+	bool prefault;       /* touch all RAM before boot (what VFIO pinning does anyway) */
 	int console_in;      /* fd the serial console reads from, -1 for none */
 	int console_out;     /* fd the serial console writes to, -1 for none */
 };

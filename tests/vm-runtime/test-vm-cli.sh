@@ -53,6 +53,7 @@ expect_run() {
 
 expect_run 0 '^p powered off$' t1 --cmdline "p powered off"
 expect_run 0 '^p two vcpus$' t1 --cmdline "p two vcpus" --cpus 2
+expect_run 0 '^p prefaulted$' t1 --cmdline "p prefaulted" --prefault --cpus 2
 expect_run 3 'the guest rebooted' t1 --cmdline "r reboot"
 expect_run 4 'panicked' t1 --cmdline $'x\nKernel panic - not syncing: test\n---[ end Kernel panic - not syncing: test ]---'
 out=$("$PTCTL" vm run t1 --kernel "$tmp/root/proc/meminfo" 2>&1)
