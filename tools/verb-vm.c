@@ -475,7 +475,7 @@ static int vm_console_run(int argc, char **argv, const struct verb_ctx *ctx)
 
 #define RUN_OPTIONS_HELP                                                                                       \
 	"OPTIONS\n"                                                                                            \
-	"    --kernel FILE     bzImage to boot (64-bit entry, boot protocol 2.12+); required\n"              \
+	"    --kernel FILE     bzImage (64-bit entry, boot protocol 2.12+) or uncompressed vmlinux (ELF)\n"  \
 	"    --initrd FILE     initial ramdisk, placed at the top of RAM below the kernel's initrd_addr_max\n" \
 	"    --cmdline TEXT    kernel command line (default: console=ttyS0)\n"                                \
 	"    --memory SIZE     guest RAM, e.g. 512M (default) or 4G; at least 16M, whole 2M units\n"           \

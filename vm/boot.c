@@ -1,5 +1,6 @@
-/* boot.c: direct Linux boot without firmware: bzImage header checks, where kernel/initrd/cmdline go,
+/* boot.c: direct Linux boot without firmware: bzImage (or vmlinux ELF) checks, where kernel/initrd/cmdline go,
  * the e820 map and zero page, and vCPU 0's 64-bit entry state (flat GDT, identity-mapped 4 GiB). */
+#include <elf.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <sys/ioctl.h>
@@ -270,6 +271,68 @@ static int open_sized(const char *path, uint64_t *size)
 	return fd;
 }
 
+/* An uncompressed vmlinux (ELF64, x86-64): its PT_LOAD segments go to their physical addresses and it is
+ * entered at e_entry through the same 64-bit protocol. *ret_bz gets a synthetic header in hdr, as the
+ * zero page builder reads one from a bzImage. */
+static int elf_load(struct vm *vm, const uint8_t *buf, size_t len, uint8_t *hdr, struct bzimage *ret_bz,
+		    uint64_t *ret_entry, const char **why)
+{
+	const Elf64_Ehdr *eh = (const void *)buf;
+	uint64_t lo = UINT64_MAX, hi = 0;
+
+	if (len < sizeof(*eh) || eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_ident[EI_DATA] != ELFDATA2LSB ||
+	    eh->e_machine != EM_X86_64 || eh->e_type != ET_EXEC) {
+		*why = "an ELF file, but not an x86-64 vmlinux";
+		return -ENOEXEC;
+	}
+	if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phoff > len ||
+	    (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr) > len - eh->e_phoff) {
+		*why = "vmlinux program headers run past the end of the file";
+		return -ENOEXEC;
+	}
+	for (unsigned i = 0; i < eh->e_phnum; i++) {
+		Elf64_Phdr ph;
+		memcpy(&ph, buf + eh->e_phoff + (uint64_t)i * sizeof(ph), sizeof(ph));
+		if (ph.p_type != PT_LOAD || ph.p_memsz == 0)
+			continue;
+		uint8_t *dst = vm_memory_hva(vm->mem, ph.p_paddr, ph.p_memsz);
+		if (ph.p_filesz > ph.p_memsz || ph.p_offset > len || ph.p_filesz > len - ph.p_offset) {
+			*why = "a vmlinux segment runs past the end of the file";
+			return -ENOEXEC;
+		}
+		if (!dst || ph.p_paddr < BOOT_BIOS_END) {
+			*why = "vmlinux does not fit in guest memory (give it more with --memory)";
+			return -ENOMEM;
+		}
+		memcpy(dst, buf + ph.p_offset, ph.p_filesz);
+		memset(dst + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
+		lo = ph.p_paddr < lo ? ph.p_paddr : lo;
+		hi = ph.p_paddr + ph.p_memsz > hi ? ph.p_paddr + ph.p_memsz : hi;
+	}
+	if (hi == 0 || eh->e_entry < lo || eh->e_entry >= hi) {
+		*why = "vmlinux has no loadable segment holding its entry point";
+		return -ENOEXEC;
+	}
+	/* What a bzImage's header would have said; the kernel reads these back from the zero page. */
+	memset(hdr, 0, 0x1000);
+	put_le16(hdr + HDR_BOOT_FLAG, 0xaa55);
+	hdr[HDR_JUMP + 1] = 0x66;
+	memcpy(hdr + HDR_MAGIC, "HdrS", 4);
+	put_le16(hdr + HDR_VERSION, 0x020f);
+	hdr[HDR_LOADFLAGS] = LOADED_HIGH;
+	put_le32(hdr + HDR_INITRD_ADDR_MAX, 0x7fffffff);
+	put_le32(hdr + HDR_KERNEL_ALIGNMENT, 0x200000);
+	put_le16(hdr + HDR_XLOADFLAGS, XLF_KERNEL_64);
+	put_le32(hdr + HDR_CMDLINE_SIZE, 2047);
+	*ret_bz = (struct bzimage){
+		.version = 0x020f, .loadflags = LOADED_HIGH, .xloadflags = XLF_KERNEL_64,
+		.initrd_addr_max = 0x7fffffff, .kernel_alignment = 0x200000, .cmdline_size = 2047,
+		.pref_address = lo, .init_size = (uint32_t)(hi - lo), .setup_size = 0x1000,
+	};
+	*ret_entry = eh->e_entry;
+	return 0;
+}
+
 int vm_boot_linux(struct vm *vm, const char *kernel, const char *initrd, const char *cmdline, const char **why)
 {
 	_cleanup_close_ int kfd = -1, ifd = -1;
@@ -279,6 +342,9 @@ int vm_boot_linux(struct vm *vm, const char *kernel, const char *initrd, const c
 	struct boot_plan plan;
 	struct e820_entry e820[E820_MAX];
 	size_t ne820, clen = strlen(cmdline ? cmdline : "") + 1;
+	uint8_t elf_hdr[0x1000];
+	uint64_t entry = 0;
+	bool is_elf;
 	uint8_t *dst;
 	int r;
 
@@ -294,7 +360,8 @@ int vm_boot_linux(struct vm *vm, const char *kernel, const char *initrd, const c
 	r = read_full(kfd, kbuf, ksize);
 	if (r < 0)
 		return *why = "cannot read the kernel", r;
-	r = vm_bzimage_parse(kbuf, ksize, &bz, why);
+	is_elf = ksize >= SELFMAG && memcmp(kbuf, ELFMAG, SELFMAG) == 0;
+	r = is_elf ? elf_load(vm, kbuf, ksize, elf_hdr, &bz, &entry, why) : vm_bzimage_parse(kbuf, ksize, &bz, why);
 	if (r < 0)
 		return r;
 	if (initrd) {
@@ -312,10 +379,14 @@ int vm_boot_linux(struct vm *vm, const char *kernel, const char *initrd, const c
 		  (uint64_t)bz.kernel_size, plan.kernel_addr, bz.init_size, isize, plan.initrd_addr,
 		  bz.version >> 8, bz.version & 0xff);
 
-	dst = vm_memory_hva(vm->mem, plan.kernel_addr, bz.kernel_size);
-	if (!dst)
-		return -ENOMEM;
-	memcpy(dst, kbuf + bz.kernel_offset, bz.kernel_size);
+	if (!is_elf) {
+		dst = vm_memory_hva(vm->mem, plan.kernel_addr, bz.kernel_size);
+		if (!dst)
+			return -ENOMEM;
+		memcpy(dst, kbuf + bz.kernel_offset, bz.kernel_size);
+		/* The 64-bit entry point sits 0x200 past the start of the protected-mode kernel. */
+		entry = plan.kernel_addr + 0x200;
+	}
 	if (isize) {
 		dst = vm_memory_hva(vm->mem, plan.initrd_addr, isize);
 		if (!dst)
@@ -333,7 +404,6 @@ int vm_boot_linux(struct vm *vm, const char *kernel, const char *initrd, const c
 	dst = vm_memory_hva(vm->mem, BOOT_ZERO_PAGE, 4096);
 	if (!dst)
 		return -ENOMEM;
-	vm_zero_page_build(dst, kbuf, &bz, &plan, e820, ne820, ACPI_RSDP_ADDR);
-	/* The 64-bit entry point sits 0x200 past the start of the protected-mode kernel. */
-	return vm_boot_cpu_state(vm, plan.kernel_addr + 0x200, BOOT_ZERO_PAGE);
+	vm_zero_page_build(dst, is_elf ? elf_hdr : kbuf, &bz, &plan, e820, ne820, ACPI_RSDP_ADDR);
+	return vm_boot_cpu_state(vm, entry, BOOT_ZERO_PAGE);
 }

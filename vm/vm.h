@@ -54,7 +54,7 @@ const char *vm_exit_reason_to_string(enum vm_exit_reason r);
 
 struct vm_config {
 	const char *name;
-	const char *kernel;  /* bzImage; NULL: no kernel (a raw payload is loaded with vm_load_raw()) */
+	const char *kernel;  /* bzImage or vmlinux ELF; NULL: none (a raw payload is loaded with vm_load_raw()) */
 	const char *initrd;  /* optional */
 	const char *cmdline; /* optional; console=ttyS0 is the caller's choice */
 	uint64_t memory;     /* bytes, multiple of 2 MiB */

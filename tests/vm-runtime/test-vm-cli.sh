@@ -41,6 +41,22 @@ put "$k" 0x260 00001000    # init_size 1M
 payload=8bb6280200004889f731c9803c0f007404ffc1ebf666baf8038a1ef36eb00aee80fb70750a66ba040666b8003466ef80fb72750766ba6400b0feeef4ebfd
 printf "$(echo "$payload" | sed 's/../\\x&/g')" >>"$k"
 
+# The same payload as an uncompressed vmlinux: ELF64 header, one PT_LOAD at 16M holding the entry point.
+elf=$tmp/fake-vmlinux
+head -c 4096 /dev/zero >"$elf"
+put "$elf" 0x00 7f454c46020101   # ELF, 64-bit, little-endian
+put "$elf" 0x10 02003e0001000000 # ET_EXEC, EM_X86_64, version 1
+put "$elf" 0x18 0000000100000000 # e_entry 16M (physical, as vmlinux has it)
+put "$elf" 0x20 4000000000000000 # e_phoff
+put "$elf" 0x34 400038000100     # e_ehsize, e_phentsize, e_phnum 1
+put "$elf" 0x40 0100000005000000 # PT_LOAD, R+X
+put "$elf" 0x48 0010000000000000 # p_offset 0x1000
+put "$elf" 0x50 00000081ffffffff # p_vaddr
+put "$elf" 0x58 0000000100000000 # p_paddr 16M
+put "$elf" 0x60 "$(printf '%02x' $((${#payload} / 2)))00000000000000" # p_filesz: the payload
+put "$elf" 0x68 0000010000000000 # p_memsz 64K
+printf "$(echo "$payload" | sed 's/../\\x&/g')" >>"$elf"
+
 # expect_run STATUS OUTPUT-PATTERN ARGS...: ptctl vm run with the fake kernel
 expect_run() {
 	local want=$1 pat=$2 out rc
@@ -55,6 +71,15 @@ expect_run 0 '^p powered off$' t1 --cmdline "p powered off"
 expect_run 0 '^p two vcpus$' t1 --cmdline "p two vcpus" --cpus 2
 expect_run 0 '^p prefaulted$' t1 --cmdline "p prefaulted" --prefault --cpus 2
 expect_run 3 'the guest rebooted' t1 --cmdline "r reboot"
+out=$(timeout 60 "$PTCTL" vm run t1 --kernel "$elf" --memory 64M --cmdline "p from an ELF vmlinux" </dev/null 2>&1)
+rc=$?
+[ "$rc" = 0 ] && [ "$out" = "p from an ELF vmlinux" ] || fail "vmlinux ELF: exit $rc: $out"
+# A vmlinux whose segment lies past the file's end is refused before anything runs.
+cp "$elf" "$tmp/bad-elf"
+put "$tmp/bad-elf" 0x60 0000100000000000 # p_filesz 1M: past the end
+out=$("$PTCTL" vm run t1 --kernel "$tmp/bad-elf" --memory 64M 2>&1)
+rc=$?
+[ "$rc" = 2 ] && echo "$out" | grep -q "past the end" || fail "truncated vmlinux: exit $rc: $out"
 expect_run 4 'panicked' t1 --cmdline $'x\nKernel panic - not syncing: test\n---[ end Kernel panic - not syncing: test ]---'
 out=$("$PTCTL" vm run t1 --kernel "$tmp/root/proc/meminfo" 2>&1)
 rc=$?
