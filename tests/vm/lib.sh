@@ -115,6 +115,13 @@ vf_destroy() { # PF
 
 # --- nested guests (L2) ----------------------------------------------------------------------------------
 
+# rig_l2_initrd: make sure $RIG_GUEST_INITRD exists (for VMMs other than rig_l2's QEMU, e.g. ptctl vm run).
+rig_l2_initrd() {
+	[ -f "$RIG_GUEST_INITRD" ] && return 0
+	cat /rig/guest/initrd-base.img /rig/guest/initrd-tail.img >"$RIG_GUEST_INITRD.tmp" &&
+		mv "$RIG_GUEST_INITRD.tmp" "$RIG_GUEST_INITRD"
+}
+
 # rig_l2 NAME [QEMU ARGS...]: boot the nested guest under KVM in the test host; it runs tests/vm/l2.d/NAME.
 # Output is streamed with an "L2| " prefix and kept in $l2_log; returns the script's exit status, or 1 if
 # the guest never came up or never reported. RIG_L2_APPEND adds kernel parameters (name=value pairs reach

@@ -7,6 +7,7 @@
 . /rig/lib.sh
 
 [ -c /dev/kvm ] || fail "/dev/kvm missing in the test host"
+rig_l2_initrd || fail "cannot assemble the nested guest's initramfs"
 base="console=ttyS0 quiet panic=-1"
 
 # vm_boot NAME CPUS SCRIPT [EXTRA CMDLINE]: ptctl vm run; console in $vm_log, status in $vm_rc and the

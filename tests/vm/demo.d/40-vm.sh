@@ -8,6 +8,7 @@ if ! declare -F tour >/dev/null; then
 	tour() { step ptctl "$@"; }
 fi
 
+rig_l2_initrd
 say "ptctl runs small KVM virtual machines of its own: guest RAM from memfd, one thread per vCPU, the"
 say "kernel entered directly in 64-bit mode, ACPI tables, a serial console and a PCI bus for devices."
 say "Start one in the background with the test host's guest kernel and a tiny initramfs (a shell):"
