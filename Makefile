@@ -1,7 +1,7 @@
 # ptctl build. Modules are discovered by folder, tests by name, so adding a file needs no edit here.
 #   make                 build/ptctl (+ test programs the rig packs)
 #   make unit            unit tests (cmocka, fake sysfs trees, golden files)
-#   make check           unit tests + integration tests on the test host rig (RIG=0 skips the rig)
+#   make check           install deps, unit tests + integration tests on the test host rig (RIG=0 skips the rig)
 #   make check SANITIZE=1  unit tests under ASan+UBSan (separate build dir)
 #   make demo            install what is needed, build, boot the test host, walk through the flow
 #   make install         PREFIX=/usr/local DESTDIR=
@@ -81,13 +81,19 @@ rig-check: $(BUILD)/ptctl $(RIG_TOOLS)
 		echo "rig: tests/vm/rig not present yet"; \
 	fi
 
-check: unit rig-check
+# check and demo install what they need first (NODEPS=1 skips that, e.g. when .ci/run already did).
+check:
+	@[ "$(NODEPS)" = 1 ] || $(MAKE) --no-print-directory deps
+	$(MAKE) --no-print-directory all
+	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory rig-check
 
 deps:
 	@if [ "$$(id -u)" = 0 ]; then tools/install-deps; else sudo tools/install-deps; fi
 
-demo: deps
-	$(MAKE) all
+demo:
+	@[ "$(NODEPS)" = 1 ] || $(MAKE) --no-print-directory deps
+	$(MAKE) --no-print-directory all
 	BUILD=$(BUILD) tests/vm/rig demo
 
 install: $(BUILD)/ptctl

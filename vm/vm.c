@@ -186,17 +186,30 @@ void vm_request_stop(struct vm *vm)
 	vm_set_exit(vm, VM_EXIT_STOPPED);
 }
 
-/* Rolling match of a fixed pattern over a byte stream (the patterns have no repeated prefix). */
+/* Rolling match of a fixed pattern over a byte stream (KMP with the fallback computed on the spot:
+ * the patterns are short, and "---[" must still match after "----["). */
 static bool stream_match(size_t *state, const char *pat, uint8_t c)
 {
-	if (c == (uint8_t)pat[*state])
-		(*state)++;
-	else
-		*state = c == (uint8_t)pat[0];
-	if (pat[*state] == '\0') {
+	size_t s = *state;
+
+	for (;;) {
+		if ((uint8_t)pat[s] == c) {
+			s++;
+			break;
+		}
+		if (s == 0)
+			break;
+		/* Longest proper prefix of pat[0, s) that is also a suffix of it. */
+		size_t k = s - 1;
+		while (k > 0 && memcmp(pat, pat + s - k, k) != 0)
+			k--;
+		s = k;
+	}
+	if (pat[s] == '\0') {
 		*state = 0;
 		return true;
 	}
+	*state = s;
 	return false;
 }
 
