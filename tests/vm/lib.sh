@@ -135,9 +135,12 @@ rig_l2() {
 		cat /rig/guest/initrd-base.img /rig/guest/initrd-tail.img >"$RIG_GUEST_INITRD.tmp" &&
 			mv "$RIG_GUEST_INITRD.tmp" "$RIG_GUEST_INITRD" || return 1
 	fi
+	# QEMU boots the PVH ELF image directly: the bzImage's decompressor would run emulated
+	local kernel=$RIG_GUEST_KERNEL
+	[ -f /rig/guest/vmlinux ] && [ "$kernel" = /rig/guest/vmlinuz ] && kernel=/rig/guest/vmlinux
 	local -a cmd=(qemu-system-x86_64 -machine q35,accel=kvm -cpu qemu64 -smp 1 -m "${RIG_L2_MEM:-256}"
 		-nodefaults -display none -no-reboot -serial stdio
-		-kernel "$RIG_GUEST_KERNEL" -initrd "$RIG_GUEST_INITRD"
+		-kernel "$kernel" -initrd "$RIG_GUEST_INITRD"
 		-append "console=ttyS0 quiet panic=-1 l2=$name ${RIG_L2_APPEND:-}" "$@")
 	echo "\$ ${cmd[*]}"
 	timeout "${RIG_L2_TIMEOUT:-180}" "${cmd[@]}" </dev/null 2>&1 | tr -d '\r' | tee "$l2_log" | sed 's/^/L2| /'
