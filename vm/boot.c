@@ -374,10 +374,8 @@ int vm_boot_linux(struct vm *vm, const char *kernel, const char *initrd, const c
 		return *why = "command line longer than the kernel accepts", r;
 	if (r < 0)
 		return *why = "kernel and initrd do not fit in guest memory (give it more with --memory)", r;
-	log_debug("boot: kernel %" PRIu64 " bytes at 0x%" PRIx64 " (init_size 0x%x), initrd %" PRIu64
-		  " bytes at 0x%" PRIx64 ", protocol %x.%02x",
-		  (uint64_t)bz.kernel_size, plan.kernel_addr, bz.init_size, isize, plan.initrd_addr,
-		  bz.version >> 8, bz.version & 0xff);
+	log_debug("boot: %s of %" PRIu64 " bytes at 0x%" PRIx64 " (spans 0x%x), initrd %" PRIu64 " bytes at 0x%" PRIx64,
+		  is_elf ? "vmlinux" : "bzImage", ksize, plan.kernel_addr, bz.init_size, isize, plan.initrd_addr);
 
 	if (!is_elf) {
 		dst = vm_memory_hva(vm->mem, plan.kernel_addr, bz.kernel_size);
