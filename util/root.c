@@ -82,6 +82,26 @@ bool root_exists(const char *path)
 	return root_path(p, sizeof(p), "%s", path) >= 0 && access(p, F_OK) == 0;
 }
 
+/* Short reads are normal for sysfs and pipes, so only EOF or a full buffer ends the read. */
+static int read_until_eof(int fd, void *buf, size_t len, size_t *ret_len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = read(fd, (char *)buf + got, len - got);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return negative_errno();
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	*ret_len = got;
+	return 0;
+}
+
 int root_read(const char *path, char **ret)
 {
 	_cleanup_close_ int fd = root_open(path, O_RDONLY, 0);
@@ -101,15 +121,13 @@ int root_read(const char *path, char **ret)
 				return -ENOMEM;
 			buf = nb;
 		}
-		ssize_t n = read(fd, buf + len, cap - len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return negative_errno();
-		}
-		if (n == 0)
+		size_t got;
+		int r = read_until_eof(fd, buf + len, cap - len, &got);
+		if (r < 0)
+			return r;
+		len += got;
+		if (len < cap)
 			break;
-		len += (size_t)n;
 	}
 	if (!buf && !(buf = malloc(1)))
 		return -ENOMEM;
@@ -132,23 +150,10 @@ int root_read_u64(const char *path, int base, uint64_t *ret)
 int root_read_bytes(const char *path, void *buf, size_t len, size_t *ret_len)
 {
 	_cleanup_close_ int fd = root_open(path, O_RDONLY, 0);
-	size_t got = 0;
 
 	if (fd < 0)
 		return fd;
-	while (got < len) {
-		ssize_t n = read(fd, (char *)buf + got, len - got);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return negative_errno();
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	*ret_len = got;
-	return 0;
+	return read_until_eof(fd, buf, len, ret_len);
 }
 
 int root_write(const char *path, const char *value)
