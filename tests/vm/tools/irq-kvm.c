@@ -7,6 +7,8 @@
 #include "util/log.h"
 #include "vfio/vfio.h"
 
+#include "rig-check.h"
+
 /* QEMU's edu device (docs/specs/edu.rst): BAR0 registers, 32-bit accesses. */
 #define EDU_IDENT 0x00
 #define EDU_LIVENESS 0x04
@@ -17,28 +19,6 @@
 #define PCI_COMMAND_REG 0x04
 #define PCI_COMMAND_MEMORY_BIT 0x2
 #define PCI_COMMAND_MASTER_BIT 0x4 /* MSI is a memory write: no bus mastering, no MSI */
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (cond)                                                                          \
-			printf("ok: " __VA_ARGS__);                                                \
-		else {                                                                             \
-			printf("FAIL: " __VA_ARGS__);                                              \
-			failures++;                                                                \
-		}                                                                                  \
-		putchar('\n');                                                                     \
-	} while (0)
-
-#define MUST(expr)                                                                                 \
-	do {                                                                                       \
-		int _r = (expr);                                                                   \
-		if (_r < 0) {                                                                      \
-			printf("FAIL: %s: %s\n", #expr, strerror(-_r));                            \
-			exit(1);                                                                   \
-		}                                                                                  \
-	} while (0)
 
 static volatile uint32_t *regs;
 

@@ -5,27 +5,7 @@
 #include "util/log.h"
 #include "vfio/vfio.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (cond)                                                                          \
-			printf("ok: " __VA_ARGS__);                                                \
-		else {                                                                             \
-			printf("FAIL: " __VA_ARGS__);                                              \
-			failures++;                                                                \
-		}                                                                                  \
-		putchar('\n');                                                                     \
-	} while (0)
-
-#define MUST(expr)                                                                                 \
-	do {                                                                                       \
-		int _r = (expr);                                                                   \
-		if (_r < 0) {                                                                      \
-			printf("FAIL: %s: %s\n", #expr, strerror(-_r));                            \
-			exit(1);                                                                   \
-		}                                                                                  \
-	} while (0)
+#include "rig-check.h"
 
 #define GUEST_VECTOR(i) (0x40u + (i))
 
