@@ -42,6 +42,8 @@ void bind_sleep_ms(int ms);
 int bind_wait_driver(const char *dev, const char *want, int timeout_ms, char **ret_now);
 /* Lists the step; unless dry_run also writes value to file (through the root) and marks it done. */
 int bind_run_step(struct op *op, const char *dev, const char *action, const char *file, const char *value);
+/* The "unbind" step from the snapshot's current driver, if it has one; a FAILED result if it fails. */
+int bind_unbind_current(struct op *op, const struct snapshot *s);
 /* The driver is registered, or its module is loaded with modprobe; else a BAD_INPUT failure. */
 int bind_ensure_driver(struct op *op, const char *driver);
 int bind_snapshot_take(struct op *op, const char *dev, struct snapshot **ret);

@@ -123,6 +123,20 @@ int bind_run_step(struct op *op, const char *dev, const char *action, const char
 	return r;
 }
 
+int bind_unbind_current(struct op *op, const struct snapshot *s)
+{
+	char p[PATH_MAX];
+	int r;
+
+	if (!s->driver)
+		return 0;
+	snprintf(p, sizeof(p), "/sys/bus/pci/drivers/%s/unbind", s->driver);
+	if ((r = bind_run_step(op, s->name, "unbind", p, s->name)) < 0)
+		return bind_fail(op->res, VFIO_BIND_FAILED, "unbinding from %s failed: %s", s->driver,
+				 strerror(-r));
+	return 0;
+}
+
 /* modprobe through a small exec; PTCTL_MODPROBE names another program (tests). */
 static int load_module(const char *driver, int *ret_status)
 {
