@@ -37,7 +37,6 @@ int bind_fail(struct vfio_bind_result *res, enum vfio_bind_failure f, const char
 int bind_add_step(struct vfio_bind_result *res, const char *dev, const char *action, const char *file,
 		  const char *value, struct vfio_bind_step **ret);
 int bind_add_change(struct vfio_bind_result *res, const char *dev, const char *from, const char *to);
-int bind_current_driver(const char *dev, char **ret);
 void bind_sleep_ms(int ms);
 /* Polls the driver link until it names want (NULL: unbound); -ETIMEDOUT with *ret_now set. */
 int bind_wait_driver(const char *dev, const char *want, int timeout_ms, char **ret_now);

@@ -119,7 +119,7 @@ static int verify_back(struct op *op, struct snapshot *s, const struct origin *o
 	}
 	/* No record: whatever the kernel picks, maybe nothing; give an asynchronous probe a moment. */
 	for (int waited = 0;; waited += 10) {
-		if ((r = bind_current_driver(s->name, &now)) < 0)
+		if ((r = pci_read_link_opt(s->name, "driver", &now)) < 0)
 			return bind_fail(op->res, VFIO_BIND_FAILED, "cannot read its driver: %s",
 					 strerror(-r));
 		if (now || waited >= 500 || waited >= op->timeout_ms)
