@@ -65,7 +65,26 @@ int out_json(FILE *f, json_object *v)
 		v, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (!s)
 		return -ENOMEM;
-	fputs(s, f);
+	/* The pretty printer spreads empty containers over two lines ("[\n  ]"); print them as
+	 * [] and {}. A raw newline never occurs inside a JSON string (it is escaped as \n), so a
+	 * bracket followed by a newline is always structure. */
+	for (const char *p = s; *p; p++) {
+		char close = *p == '[' ? ']' : *p == '{' ? '}' : '\0';
+		const char *q = p + 1;
+
+		if (close && *q == '\n') {
+			q++;
+			while (*q == ' ')
+				q++;
+			if (*q == close) {
+				fputc(*p, f);
+				fputc(close, f);
+				p = q;
+				continue;
+			}
+		}
+		fputc(*p, f);
+	}
 	fputc('\n', f);
 	return ferror(f) ? -EIO : 0;
 }

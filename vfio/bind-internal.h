@@ -37,12 +37,13 @@ int bind_fail(struct vfio_bind_result *res, enum vfio_bind_failure f, const char
 int bind_add_step(struct vfio_bind_result *res, const char *dev, const char *action, const char *file,
 		  const char *value, struct vfio_bind_step **ret);
 int bind_add_change(struct vfio_bind_result *res, const char *dev, const char *from, const char *to);
-int bind_current_driver(const char *dev, char **ret);
 void bind_sleep_ms(int ms);
 /* Polls the driver link until it names want (NULL: unbound); -ETIMEDOUT with *ret_now set. */
 int bind_wait_driver(const char *dev, const char *want, int timeout_ms, char **ret_now);
 /* Lists the step; unless dry_run also writes value to file (through the root) and marks it done. */
 int bind_run_step(struct op *op, const char *dev, const char *action, const char *file, const char *value);
+/* The "unbind" step from the snapshot's current driver, if it has one; a FAILED result if it fails. */
+int bind_unbind_current(struct op *op, const struct snapshot *s);
 /* The driver is registered, or its module is loaded with modprobe; else a BAD_INPUT failure. */
 int bind_ensure_driver(struct op *op, const char *driver);
 int bind_snapshot_take(struct op *op, const char *dev, struct snapshot **ret);

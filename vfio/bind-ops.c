@@ -79,20 +79,6 @@ int bind_add_change(struct vfio_bind_result *res, const char *dev, const char *f
 	return 0;
 }
 
-int bind_current_driver(const char *dev, char **ret)
-{
-	char p[PATH_MAX];
-	int r = pci_sysfs_path(p, sizeof(p), dev, "driver");
-	if (r < 0)
-		return r;
-	r = root_readlink_base(p, ret);
-	if (r == -ENOENT) {
-		*ret = NULL;
-		return 0;
-	}
-	return r;
-}
-
 static bool bind_driver_exists(const char *driver)
 {
 	char p[PATH_MAX];
@@ -110,7 +96,7 @@ int bind_wait_driver(const char *dev, const char *want, int timeout_ms, char **r
 {
 	for (int waited = 0;; waited += 10) {
 		_cleanup_free_ char *now = NULL;
-		int r = bind_current_driver(dev, &now);
+		int r = pci_read_link_opt(dev, "driver", &now);
 		if (r < 0)
 			return r;
 		if ((!want && !now) || (want && streq(now, want)))
@@ -135,6 +121,20 @@ int bind_run_step(struct op *op, const char *dev, const char *action, const char
 	if (r >= 0)
 		s->done = true;
 	return r;
+}
+
+int bind_unbind_current(struct op *op, const struct snapshot *s)
+{
+	char p[PATH_MAX];
+	int r;
+
+	if (!s->driver)
+		return 0;
+	snprintf(p, sizeof(p), "/sys/bus/pci/drivers/%s/unbind", s->driver);
+	if ((r = bind_run_step(op, s->name, "unbind", p, s->name)) < 0)
+		return bind_fail(op->res, VFIO_BIND_FAILED, "unbinding from %s failed: %s", s->driver,
+				 strerror(-r));
+	return 0;
 }
 
 /* modprobe through a small exec; PTCTL_MODPROBE names another program (tests). */
@@ -214,7 +214,7 @@ int bind_snapshot_take(struct op *op, const char *dev, struct snapshot **ret)
 	if (pci_addr_parse(dev, &s->addr) < 0)
 		return -EINVAL;
 	pci_addr_format(&s->addr, s->name);
-	if ((r = bind_current_driver(s->name, &s->driver)) < 0)
+	if ((r = pci_read_link_opt(s->name, "driver", &s->driver)) < 0)
 		return r;
 	if ((r = pci_sysfs_path(p, sizeof(p), s->name, "driver_override")) < 0)
 		goto fail;
@@ -254,7 +254,7 @@ static int restore(struct op *op, struct snapshot *s)
 	if ((r = pci_sysfs_path(p, sizeof(p), s->name, "driver_override")) < 0 ||
 	    (r = root_write(p, s->override ? s->override : "\n")) < 0)
 		return r;
-	if ((r = bind_current_driver(s->name, &now)) < 0)
+	if ((r = pci_read_link_opt(s->name, "driver", &now)) < 0)
 		return r;
 	if (streq(now, s->driver))
 		return 0;

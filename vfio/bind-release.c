@@ -66,12 +66,8 @@ static int detach(struct op *op, struct snapshot *s, const struct origin *o)
 	    (r = bind_run_step(op, s->name, "override", p, o->override ? o->override : "\n")) < 0)
 		return bind_fail(op->res, VFIO_BIND_FAILED, "restoring driver_override failed: %s",
 				 strerror(-r));
-	if (s->driver) {
-		snprintf(p, sizeof(p), "/sys/bus/pci/drivers/%s/unbind", s->driver);
-		if ((r = bind_run_step(op, s->name, "unbind", p, s->name)) < 0)
-			return bind_fail(op->res, VFIO_BIND_FAILED, "unbinding from %s failed: %s", s->driver,
-					 strerror(-r));
-	}
+	if ((r = bind_unbind_current(op, s)) < 0)
+		return r;
 	if (o->recorded && !o->driver)
 		return 0; /* it was unbound: leave it so */
 	if ((r = bind_run_step(op, s->name, "probe", "/sys/bus/pci/drivers_probe", s->name)) < 0)
@@ -119,7 +115,7 @@ static int verify_back(struct op *op, struct snapshot *s, const struct origin *o
 	}
 	/* No record: whatever the kernel picks, maybe nothing; give an asynchronous probe a moment. */
 	for (int waited = 0;; waited += 10) {
-		if ((r = bind_current_driver(s->name, &now)) < 0)
+		if ((r = pci_read_link_opt(s->name, "driver", &now)) < 0)
 			return bind_fail(op->res, VFIO_BIND_FAILED, "cannot read its driver: %s",
 					 strerror(-r));
 		if (now || waited >= 500 || waited >= op->timeout_ms)

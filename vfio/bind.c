@@ -57,12 +57,8 @@ static int move_one(struct op *op, struct snapshot *s)
 	    (r = bind_run_step(op, s->name, "override", p, op->target)) < 0)
 		return bind_fail(op->res, VFIO_BIND_FAILED, "writing driver_override failed: %s",
 				 strerror(-r));
-	if (s->driver) {
-		snprintf(p, sizeof(p), "/sys/bus/pci/drivers/%s/unbind", s->driver);
-		if ((r = bind_run_step(op, s->name, "unbind", p, s->name)) < 0)
-			return bind_fail(op->res, VFIO_BIND_FAILED, "unbinding from %s failed: %s", s->driver,
-					 strerror(-r));
-	}
+	if ((r = bind_unbind_current(op, s)) < 0)
+		return r;
 	if ((r = bind_run_step(op, s->name, "probe", "/sys/bus/pci/drivers_probe", s->name)) < 0)
 		return bind_fail(op->res, VFIO_BIND_FAILED, "drivers_probe failed: %s", strerror(-r));
 	if ((r = bind_add_step(op->res, s->name, "verify", NULL, op->target, NULL)) < 0 || op->o->dry_run)

@@ -16,6 +16,8 @@ int pcilib_caps(struct pcilib *p, struct vfio_pci_dev *d);
 
 /* "/sys/bus/pci/devices/<addr>/<file>" into buf (host path, no root). */
 int pci_sysfs_path(char *buf, size_t len, const char *dev, const char *file);
+/* Last component of the device's link 'file' (driver, iommu_group, ...); absent -> *ret NULL, 0. */
+int pci_read_link_opt(const char *dev, const char *file, char **ret);
 /* Fills netdevs and block_devices (pci-use.c). */
 int pci_dev_children(struct vfio_pci_dev *d);
 /* Whether a sysfs link target lies under the device itself (not under a device behind it). */

@@ -70,12 +70,82 @@ static int class_children(const char *cls, const char *dev, char ***ret)
 	return 0;
 }
 
+static bool strv_has(char *const *v, const char *s)
+{
+	for (; v && *v; v++)
+		if (streq(*v, s))
+			return true;
+	return false;
+}
+
+/* Native NVMe multipath leaves only the hidden path node nvmeXcYnZ under the controller; the disk
+ * in /dev, and what mounts and holders name, is the subsystem's nvmeXnZ (with its partitions).
+ * Returns 1 and the head's name when blk is such a node and the head exists. */
+static int nvme_head(const char *blk, char **ret)
+{
+	unsigned x, y, z;
+	int end = 0;
+	char p[PATH_MAX];
+
+	if (sscanf(blk, "nvme%uc%un%u%n", &x, &y, &z, &end) != 3 || end == 0 || blk[end] != '\0')
+		return 0;
+	snprintf(p, sizeof(p), "/sys/block/nvme%un%u", x, z);
+	if (!root_exists(p))
+		return 0;
+	return asprintf(ret, "nvme%un%u", x, z) < 0 ? -ENOMEM : 1;
+}
+
+/* Replaces hidden NVMe path nodes by the namespace disk and its partitions. */
+static int block_visible_names(char ***blocks)
+{
+	_cleanup_strv_free_ char **in = *blocks;
+	char **out = calloc(1, sizeof(char *));
+	size_t n = 0;
+	int r = 0;
+
+	*blocks = NULL;
+	if (!out)
+		return -ENOMEM;
+	for (char **s = in; *s && r >= 0; s++) {
+		_cleanup_strv_free_ char **parts = NULL;
+		_cleanup_free_ char *head = NULL;
+		char p[PATH_MAX];
+
+		r = nvme_head(*s, &head);
+		if (r < 0)
+			break;
+		if (r == 0) {
+			if (!strv_has(out, *s))
+				r = strv_pushf(&out, &n, "%s", *s);
+			continue;
+		}
+		if (strv_has(out, head))
+			continue;
+		if ((r = strv_pushf(&out, &n, "%s", head)) < 0)
+			break;
+		snprintf(p, sizeof(p), "/sys/block/%s", head);
+		if ((r = root_list(p, &parts)) < 0)
+			break;
+		for (char **e = parts; *e && r >= 0; e++) {
+			if (snprintf(p, sizeof(p), "/sys/block/%s/%s/partition", head, *e) < (int)sizeof(p) &&
+			    root_exists(p))
+				r = strv_pushf(&out, &n, "%s", *e);
+		}
+	}
+	if (r < 0) {
+		strv_free(out);
+		return r;
+	}
+	*blocks = out;
+	return 0;
+}
+
 int pci_dev_children(struct vfio_pci_dev *d)
 {
 	int r = class_children("net", d->name, &d->netdevs);
-	if (r < 0)
+	if (r < 0 || (r = class_children("block", d->name, &d->block_devices)) < 0)
 		return r;
-	return class_children("block", d->name, &d->block_devices);
+	return block_visible_names(&d->block_devices);
 }
 
 /* Lines of a /proc file whose whitespace-separated column col (0-based) equals want. */

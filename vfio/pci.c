@@ -87,8 +87,7 @@ static int read_int_opt(const char *dev, const char *file, int def, int *ret)
 	return parse_int(strstrip(s), ret);
 }
 
-/* Link whose last component names something; absent -> NULL. */
-static int read_link_opt(const char *dev, const char *file, char **ret)
+int pci_read_link_opt(const char *dev, const char *file, char **ret)
 {
 	char p[PATH_MAX];
 	int r = pci_sysfs_path(p, sizeof(p), dev, file);
@@ -133,7 +132,7 @@ static int read_binding(struct vfio_pci_dev *d)
 	_cleanup_free_ char *group = NULL;
 	int r;
 
-	if ((r = read_link_opt(d->name, "driver", &d->driver)) < 0)
+	if ((r = pci_read_link_opt(d->name, "driver", &d->driver)) < 0)
 		return r;
 	if ((r = pci_sysfs_path(p, sizeof(p), d->name, "driver_override")) < 0)
 		return r;
@@ -145,7 +144,7 @@ static int read_binding(struct vfio_pci_dev *d)
 		free(d->driver_override);
 		d->driver_override = NULL;
 	}
-	if ((r = read_link_opt(d->name, "iommu_group", &group)) < 0)
+	if ((r = pci_read_link_opt(d->name, "iommu_group", &group)) < 0)
 		return r;
 	d->iommu_group = -1;
 	if (group && (parse_int(group, &d->iommu_group) < 0 || d->iommu_group < 0))
@@ -162,7 +161,7 @@ static int read_sriov(struct vfio_pci_dev *d)
 	d->sriov_num_vfs = -1;
 	if (d->sriov_total_vfs >= 0 && (r = read_int_opt(d->name, "sriov_numvfs", 0, &d->sriov_num_vfs)) < 0)
 		return r;
-	return read_link_opt(d->name, "physfn", &d->physfn);
+	return pci_read_link_opt(d->name, "physfn", &d->physfn);
 }
 
 static int read_misc(struct vfio_pci_dev *d)

@@ -202,6 +202,48 @@ static void test_output(void **s)
 			       "up:      yes\n");
 }
 
+static char *render_json(json_object *v)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	assert_int_equal(out_json(f, v), 0);
+	fclose(f);
+	return buf;
+}
+
+static void test_output_json_empty(void **s)
+{
+	_cleanup_json_ json_object *root = json_object_new_object(), *empty = json_object_new_array();
+	_cleanup_free_ char *j = NULL, *e = NULL;
+	json_object *b = json_object_new_object(), *d = json_object_new_array();
+	(void)s;
+
+	json_add(root, "a", json_object_new_array());
+	json_add(b, "c", json_object_new_object());
+	json_object_array_add(d, json_object_new_array());
+	json_object_array_add(d, json_object_new_object());
+	json_add(b, "d", d);
+	json_add(root, "b", b);
+	/* Looks like the pretty printer's layout, but it is data: it must come out escaped, intact. */
+	json_add_str(root, "s", "[\n ]{\n  }");
+	j = render_json(root);
+	assert_string_equal(j, "{\n"
+			       "  \"a\": [],\n"
+			       "  \"b\": {\n"
+			       "    \"c\": {},\n"
+			       "    \"d\": [\n"
+			       "      [],\n"
+			       "      {}\n"
+			       "    ]\n"
+			       "  },\n"
+			       "  \"s\": \"[\\n ]{\\n  }\"\n"
+			       "}\n");
+	e = render_json(empty);
+	assert_string_equal(e, "[]\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -211,6 +253,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_write_hook, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_state, setup_root, teardown_root),
 		cmocka_unit_test(test_output),
+		cmocka_unit_test(test_output_json_empty),
 	};
 	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }

@@ -289,6 +289,50 @@ static void test_block_holders_and_swap(void **s)
 	vfio_pci_dev_free(d);
 }
 
+/* Native NVMe multipath: under the controller sits only the hidden path node nvme0c0n1; the disk
+ * users see (/dev/nvme0n1, its partitions, what is mounted or held) lives under the subsystem. */
+static void test_nvme_multipath_names(void **s)
+{
+	const char *head = "/sys/devices/virtual/nvme-subsystem/nvme-subsys0/nvme0n1";
+	struct vfio_pci_dev *d;
+	char *why = NULL, p[256];
+	(void)s;
+
+	assert_int_equal(fakesys_add_driver(fs, "nvme", (const char *[]){ "1b36:0010", NULL }), 0);
+	assert_int_equal(fakesys_add_dev(fs, &(struct fakesys_dev){ .addr = "0000:04:00.0", .vendor = 0x1b36,
+						.device = 0x0010, .class_code = 0x010802, .iommu_group = 9,
+						.driver = "nvme", .msix_vectors = 8, .pcie = true }),
+			 0);
+	assert_int_equal(fakesys_add_block(fs, "0000:04:00.0", NULL, "nvme0c0n1", "259:3"), 0);
+	snprintf(p, sizeof(p), "%s/dev", head);
+	assert_int_equal(fakesys_write(fs, p, "259:0\n"), 0);
+	snprintf(p, sizeof(p), "%s/nvme0n1p1/dev", head);
+	assert_int_equal(fakesys_write(fs, p, "259:1\n"), 0);
+	snprintf(p, sizeof(p), "%s/nvme0n1p1/partition", head);
+	assert_int_equal(fakesys_write(fs, p, "1\n"), 0);
+	assert_int_equal(fakesys_symlink(fs, head, "/sys/block/nvme0n1"), 0);
+	assert_int_equal(fakesys_symlink(fs, head, "/sys/class/block/nvme0n1"), 0);
+	snprintf(p, sizeof(p), "%s/nvme0n1p1", head);
+	assert_int_equal(fakesys_symlink(fs, p, "/sys/class/block/nvme0n1p1"), 0);
+
+	d = get("04:00.0");
+	assert_non_null(d);
+	assert_string_equal(d->block_devices[0], "nvme0n1");
+	assert_string_equal(d->block_devices[1], "nvme0n1p1");
+	assert_null(d->block_devices[2]);
+	assert_int_equal(vfio_pci_in_use(d, &why), 0);
+	assert_int_equal(fakesys_add_mount(fs, "259:1", "/data"), 0);
+	assert_int_equal(vfio_pci_in_use(d, &why), 1);
+	assert_string_equal(why, "block device nvme0n1p1 is mounted on /data");
+	free(why);
+	assert_int_equal(fakesys_write(fs, "/proc/self/mountinfo", ""), 0);
+	assert_int_equal(fakesys_add_holder(fs, "nvme0n1", "dm-0"), 0);
+	assert_int_equal(vfio_pci_in_use(d, &why), 1);
+	assert_string_equal(why, "block device nvme0n1 is held by dm-0");
+	free(why);
+	vfio_pci_dev_free(d);
+}
+
 /* Raw config bytes: 32 MSI vectors, the AF capability's FLR, no PCIe. */
 static void test_raw_config(void **s)
 {
@@ -353,6 +397,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_in_use, setup_sample, teardown),
 		cmocka_unit_test_setup_teardown(test_bridge_port_in_use, setup_sample, teardown),
 		cmocka_unit_test_setup_teardown(test_block_holders_and_swap, setup_empty, teardown),
+		cmocka_unit_test_setup_teardown(test_nvme_multipath_names, setup_empty, teardown),
 		cmocka_unit_test_setup_teardown(test_raw_config, setup_empty, teardown),
 		cmocka_unit_test_setup_teardown(test_broken_pci_ids, setup_sample, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_bus, setup_empty, teardown),
