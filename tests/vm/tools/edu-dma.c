@@ -14,6 +14,8 @@
 #include "util/log.h"
 #include "vfio/vfio.h"
 
+#include "rig-check.h"
+
 /* edu registers (QEMU docs/specs/edu.rst) */
 #define EDU_ID 0x00
 #define EDU_LIVE 0x04
@@ -35,21 +37,6 @@
 #define GPA_A 0x100000
 #define GPA_B 0x200000
 #define IOVA_NEVER 0x8000000 /* 128 MiB: inside the 28-bit window, never mapped */
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (cond) {                                                                        \
-			printf("ok: ");                                                            \
-		} else {                                                                           \
-			printf("FAIL: ");                                                          \
-			failures++;                                                                \
-		}                                                                                  \
-		printf(__VA_ARGS__);                                                               \
-		putchar('\n');                                                                     \
-		fflush(stdout);                                                                    \
-	} while (0)
 
 static volatile uint8_t *bar;
 

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One program per file, so one counter per program; main() turns it into the exit status. */
+/* One program per file, so one counter per program; main() turns it into the exit status.
+ * Each line is flushed at once: a program that forks must not hand its child unwritten output,
+ * and a check that hangs must still show the ones before it. */
 static int failures;
 
 #define CHECK(cond, ...)                                                                           \
@@ -18,6 +20,7 @@ static int failures;
 			failures++;                                                                \
 		}                                                                                  \
 		putchar('\n');                                                                     \
+		fflush(stdout);                                                                    \
 	} while (0)
 
 /* A setup step the rest depends on: no point checking further without it. */
