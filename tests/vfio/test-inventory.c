@@ -263,17 +263,23 @@ static void test_bridge_port_in_use(void **s)
 	vfio_pci_dev_free(d);
 }
 
+/* QEMU's NVMe controller at 0000:04:00.0 on the nvme driver, with no block device yet. */
+static void add_nvme_controller(void)
+{
+	assert_int_equal(fakesys_add_driver(fs, "nvme", (const char *[]){ "1b36:0010", NULL }), 0);
+	assert_int_equal(fakesys_add_dev(fs, &(struct fakesys_dev){ .addr = "0000:04:00.0", .vendor = 0x1b36,
+						.device = 0x0010, .class_code = 0x010802, .iommu_group = 9,
+						.driver = "nvme", .msix_vectors = 8, .pcie = true }),
+			 0);
+}
+
 static void test_block_holders_and_swap(void **s)
 {
 	struct vfio_pci_dev *d;
 	char *why = NULL;
 	(void)s;
 
-	assert_int_equal(fakesys_add_driver(fs, "nvme", (const char *[]){ "1b36:0010", NULL }), 0);
-	assert_int_equal(fakesys_add_dev(fs, &(struct fakesys_dev){ .addr = "0000:04:00.0", .vendor = 0x1b36,
-						.device = 0x0010, .class_code = 0x010802, .iommu_group = 9,
-						.driver = "nvme", .msix_vectors = 8, .pcie = true }),
-			 0);
+	add_nvme_controller();
 	assert_int_equal(fakesys_add_block(fs, "0000:04:00.0", NULL, "nvme1n1", "259:4"), 0);
 	d = get("04:00.0");
 	assert_int_equal(vfio_pci_in_use(d, &why), 0);
@@ -298,11 +304,7 @@ static void test_nvme_multipath_names(void **s)
 	char *why = NULL, p[256];
 	(void)s;
 
-	assert_int_equal(fakesys_add_driver(fs, "nvme", (const char *[]){ "1b36:0010", NULL }), 0);
-	assert_int_equal(fakesys_add_dev(fs, &(struct fakesys_dev){ .addr = "0000:04:00.0", .vendor = 0x1b36,
-						.device = 0x0010, .class_code = 0x010802, .iommu_group = 9,
-						.driver = "nvme", .msix_vectors = 8, .pcie = true }),
-			 0);
+	add_nvme_controller();
 	assert_int_equal(fakesys_add_block(fs, "0000:04:00.0", NULL, "nvme0c0n1", "259:3"), 0);
 	snprintf(p, sizeof(p), "%s/dev", head);
 	assert_int_equal(fakesys_write(fs, p, "259:0\n"), 0);
