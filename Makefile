@@ -28,7 +28,7 @@ override LDFLAGS += $(SANFLAGS)
 LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS)) -lpthread
 TEST_LIBS := $(shell $(PKG_CONFIG) --libs cmocka)
 
-MODULES := util vfio iommu sriov irq cfg vm
+MODULES := util vfio iommu sriov irq cfg vm vm/devices
 LIB_SRCS := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
 TOOL_SRCS := $(wildcard tools/*.c)
 TEST_SUPPORT_SRCS := $(wildcard tests/lib/*.c)
