@@ -62,3 +62,68 @@ bool virtq_should_notify(struct virtq *q);
 /* Asks the driver to kick (true) or not (false) on new buffers; with event index, "kick at the next one".
  * After enabling, check virtq_has_avail() again: the driver may have added one meanwhile. */
 void virtq_set_notification(struct virtq *q, bool enable);
+
+/* ---- The virtio device state the driver programs (common configuration, 4.1.4.3) ----
+ * Transport-independent: virtio-pci.c maps it into a BAR, the tests drive it directly. Every call below
+ * runs under the device's lock; the data path only reads what DRIVER_OK froze, and sets NEEDS_RESET. */
+#define VIRTIO_MAX_QUEUES 8
+#define VIRTIO_NO_VECTOR 0xffff
+
+struct virtio_dev;
+struct virtio_dev_ops {
+	/* FEATURES_OK: the driver's features (a subset of the device's, with VERSION_1) are final. A negative
+	 * return leaves FEATURES_OK clear, which tells the driver the device cannot work with them. */
+	int (*features_ok)(struct virtio_dev *d, uint64_t features);
+	/* DRIVER_OK with every enabled queue set up: start the data path. A negative return sets NEEDS_RESET. */
+	int (*start)(struct virtio_dev *d);
+	/* Reset (or NEEDS_RESET): stop the data path; when it returns nothing touches the queues. */
+	void (*stop)(struct virtio_dev *d);
+};
+
+struct virtio_queue {
+	uint16_t max_size;       /* what the device offers; 0: no such queue */
+	uint16_t size;           /* the driver's choice (power of two <= max_size) */
+	uint16_t vector;         /* MSI-X vector or VIRTIO_NO_VECTOR */
+	bool enabled;            /* queue_enable written 1 and the rings checked (vq set up) */
+	uint64_t desc, avail, used;
+	struct virtq vq;
+};
+
+struct virtio_dev {
+	const struct virtio_dev_ops *ops;
+	void *opaque;
+	struct virtq_mem mem;
+	uint64_t device_features, driver_features;
+	uint32_t device_feature_select, driver_feature_select;
+	uint16_t config_vector;
+	uint16_t nvectors;       /* MSI-X vectors: a vector number beyond reads back as VIRTIO_NO_VECTOR */
+	uint8_t status;          /* device_status; NEEDS_RESET may be set from any thread (atomic) */
+	uint8_t generation;      /* config_generation */
+	uint16_t queue_select;
+	unsigned nqueues;
+	bool started;            /* ops->start succeeded and ops->stop has not run */
+	struct virtio_queue queues[VIRTIO_MAX_QUEUES];
+};
+
+#define VIRTIO_STATUS_ACKNOWLEDGE 1
+#define VIRTIO_STATUS_DRIVER 2
+#define VIRTIO_STATUS_DRIVER_OK 4
+#define VIRTIO_STATUS_FEATURES_OK 8
+#define VIRTIO_STATUS_NEEDS_RESET 0x40
+#define VIRTIO_STATUS_FAILED 0x80
+
+/* Sets d up with nqueues queues of max_size entries each (all else as after a reset). */
+void virtio_dev_init(struct virtio_dev *d, const struct virtio_dev_ops *ops, void *opaque,
+		     const struct virtq_mem *mem, uint64_t device_features, unsigned nqueues, uint16_t max_size,
+		     uint16_t nvectors);
+/* Accesses to the common configuration structure (off < 64, len 1, 2 or 4). Accesses that are not one
+ * whole field read 0 and are ignored, as are writes to read-only fields. */
+uint32_t virtio_common_read(struct virtio_dev *d, unsigned off, unsigned len);
+void virtio_common_write(struct virtio_dev *d, unsigned off, unsigned len, uint32_t value);
+/* Device reset: data path stopped, features, status, queues and vectors back to their initial state. */
+void virtio_dev_reset(struct virtio_dev *d);
+/* The device has failed (a malformed ring): sets NEEDS_RESET; returns true when it was not set yet (the
+ * caller then raises the configuration-change interrupt). Any thread. */
+bool virtio_dev_set_needs_reset(struct virtio_dev *d);
+uint8_t virtio_dev_status(const struct virtio_dev *d);
+bool virtio_dev_has_feature(const struct virtio_dev *d, unsigned bit);
