@@ -262,6 +262,18 @@ static int own_start(struct virtio_net *n)
 	return 0;
 }
 
+static void queue_debug(struct virtio_net *n, unsigned i)
+{
+	struct virtq *q = &n->vp.vdev.queues[i].vq;
+
+	if (!q->num)
+		return;
+	log_debug("%s: queue %u: avail idx %u taken %u, used %u, used_event %u avail_event %u flags %#x/%#x%s",
+		  n->vp.pci.name, i, get_le16(q->avail + 2), q->last_avail, q->used_idx,
+		  get_le16(q->avail + 4 + 2 * q->num), get_le16(q->used + 4 + 8 * q->num), get_le16(q->avail),
+		  get_le16(q->used), q->broken ? " broken" : "");
+}
+
 static void own_stop(struct virtio_net *n)
 {
 	uint64_t one = 1;
@@ -272,6 +284,11 @@ static void own_stop(struct virtio_net *n)
 		log_debug("%s: stop: %m", n->vp.pci.name);
 	pthread_join(n->thread, NULL);
 	n->thread_running = false;
+	queue_debug(n, RXQ);
+	queue_debug(n, TXQ);
+	log_debug("%s: rx %llu (dropped %llu) tx %llu (dropped %llu)", n->vp.pci.name,
+		  (unsigned long long)n->rx_packets, (unsigned long long)n->rx_dropped,
+		  (unsigned long long)n->tx_packets, (unsigned long long)n->tx_dropped);
 	drain(n->stop_fd);
 }
 

@@ -27,8 +27,6 @@ trap cleanup EXIT
 # run_nic MODEL TAP MAC: boots the guest with that NIC; samples the tap's counters while it runs.
 run_nic() {
 	local model=$1 tap=$2 mac=$3 log=/tmp/vn-$1.log samples=$PWD/tap-$1 l
-	iperf3 -s -B "$host_ip" -1 >iperf-$model.log 2>&1 &
-	iperf_pid=$!
 	echo "\$ ptctl vm run vn-$model --nic $model,tap=$tap,mac=$mac ..."
 	timeout 240 ptctl vm run "vn-$model" --kernel "$RIG_GUEST_KERNEL" --initrd "$RIG_GUEST_INITRD" \
 		--memory 256M --cpus 1 --nic "$model,tap=$tap,mac=$mac" \
@@ -39,6 +37,9 @@ run_nic() {
 	wait_for 60 test -e "/sys/class/net/$tap" || { cat "$log"; fail "$tap did not appear"; }
 	$IP -br addr show "$tap" | grep -q "$host_ip" || $IP addr add "$host_ip/24" dev "$tap" ||
 		fail "cannot add $host_ip to $tap"
+	# The guest waits for the address to answer pings before it starts iperf3.
+	iperf3 -s -B "$host_ip" -1 >iperf-$model.log 2>&1 &
+	iperf_pid=$!
 	(while [ -e "/sys/class/net/$tap" ]; do
 		echo "$(cat /sys/class/net/$tap/statistics/rx_packets 2>/dev/null) $(cat /sys/class/net/$tap/statistics/tx_packets 2>/dev/null)"
 		sleep 0.5
