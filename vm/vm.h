@@ -300,3 +300,16 @@ struct vm_msix_vector_info {
 	int gsi;
 };
 int vm_msix_vector_info(const struct vm_msix *m, unsigned vec, struct vm_msix_vector_info *ret);
+
+/* ---- Devices given to a VM: the host side (vm/assign.c) ----
+ * Before a device goes on a VM's bus (vm_config.assign, or hot-plug), it is prepared with exactly the
+ * checks and steps of `ptctl bind` (group viability, in use, original driver recorded) and recorded as
+ * /run/ptctl/assigned/ADDRESS (VM name, pid), which bind, release and sriov destroy honour while the VM
+ * runs. Both functions take the /run/ptctl lock themselves and may run while the VM runs. */
+/* *ret_moved: the device was moved to vfio-pci now (false: it was there already). On failure *ret_why is
+ * the whole message ("0000:03:00.0: IOMMU group 12 is not viable: ..."), and the return says whose fault:
+ * -EINVAL bad input (no such device, malformed), -EPERM refused (nothing changed), else it failed (rolled back). */
+int vm_assign_prepare(const char *address, const char *vm, long pid, bool *ret_moved, char **ret_why);
+/* After the device left the VM (its VFIO fd closed, so the device is reset and free): the record goes and,
+ * with release, the device returns to its original driver (`ptctl release`). */
+int vm_assign_finish(const char *address, bool release, char **ret_why);
