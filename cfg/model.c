@@ -129,13 +129,20 @@ int cfg_pf_resolve(const struct cfg_pf_ref *p, char addr[PCI_ADDR_STRLEN])
 		pci_addr_format(&p->addr, addr);
 		return 0;
 	}
-	snprintf(path, sizeof(path), "/sys/class/net/%s/device", p->text);
-	r = root_readlink_base(path, &base);
+	/* /sys/class/net/NAME -> ../../devices/pci0000:00/.../0000:01:00.0/net/NAME: the device is the
+	 * component before "net" (virtual interfaces have no PCI device there). */
+	snprintf(path, sizeof(path), "/sys/class/net/%s", p->text);
+	r = root_readlink(path, &base);
 	if (r == -ENOENT)
 		return -ENODEV;
 	if (r < 0)
 		return r;
-	if (pci_addr_parse(base, &a) < 0)
+	char *net = strstr(base, "/net/"), *slash;
+	if (!net)
+		return -ENODEV;
+	*net = '\0';
+	slash = strrchr(base, '/');
+	if (pci_addr_parse(slash ? slash + 1 : base, &a) < 0)
 		return -ENODEV; /* not a PCI network device */
 	pci_addr_format(&a, addr);
 	return 0;

@@ -46,5 +46,22 @@ out=$("$PTCTL" --json config show)
 check "etc masks usr/lib" '["/etc/ptctl/nic.conf"]' "$(jq -c .files <<<"$out")"
 check "one object" 1 "$(jq '.objects | length' <<<"$out")"
 
+# plan and status against fakesys's sample host (built by the vfio fixture program)
+tree=$(mktemp -d /tmp/ptctl-cfg-tree-XXXXXX)
+trap 'rm -rf "$root" "$tree"' EXIT
+"${BUILD:-build}/tests/vfio/fixture-scenario" "$tree" || { echo "FAIL: fixture"; exit 1; }
+export PTCTL_ROOT=$tree
+gold status.txt 0 status --config "$here/configs/host"
+gold status.json 0 --json status --config "$here/configs/host"
+gold plan-dry-run.txt 0 --dry-run apply --config "$here/configs/host"
+gold plan-dry-run.json 0 --json --dry-run apply --config "$here/configs/host"
+gold plan-object.txt 0 --dry-run apply --object 0000:01:10.0 --config "$here/configs/host"
+gold plan-object-none.txt 0 --dry-run apply --object 0000:03:00.0 --config "$here/configs/host"
+gold status-invalid.txt 0 status --config "$here/configs/host-invalid"
+gold apply-invalid.txt 2 apply --config "$here/configs/host-invalid"
+gold apply-broken.txt 2 apply --config "$here/configs/broken"
+# Nothing was written by any of it.
+check "no state written" "" "$(find "$tree/run" -newer "$tree/sys" -type f 2>/dev/null)"
+
 [ "$fails" = 0 ] && echo "test-cfg-cli: all passed"
 exit $((fails > 0))
