@@ -90,6 +90,11 @@ struct vm_nic_config {
 int vm_nic_parse(char *spec, struct vm_nic_config *ret, const char **why);
 const char *vm_nic_model_to_string(enum vm_nic_model m);
 
+/* Does this build link the model (or the vfio-pci model for cfg->assign)? 0, or -EOPNOTSUPP with *why
+ * (if not NULL) saying what is missing: callers report the path as unavailable instead of booting. */
+int vm_nic_model_available(enum vm_nic_model m, const char **why);
+int vm_assign_available(const char **why);
+
 /* Creates the VM: RAM, KVM objects, devices, ACPI tables, vCPUs and (with a kernel) the boot state.
  * Errors: -ENOENT/-EACCES (no /dev/kvm or no permission), -ENOEXEC (not a bzImage),
  * -ENOMEM (memory over what the host has), -E2BIG (initrd/cmdline do not fit), -EINVAL (config).
@@ -118,6 +123,9 @@ int vm_control_listen(struct vm *vm, const char *path);
 const char *vm_name(const struct vm *vm);
 unsigned vm_cpus(const struct vm *vm);
 uint64_t vm_memory_size(const struct vm *vm);
+/* KVM's binary statistic name ("exits", "io_exits", "halt_exits", ...) summed over the VM's vCPUs
+ * (KVM_GET_STATS_FD); callable while vm_run() runs. -ENOENT: no such statistic; -ENOTTY: kernel < 5.14. */
+int vm_vcpu_stat_sum(const struct vm *vm, const char *name, uint64_t *ret);
 /* Why the VMM gave up, after vm_run() reported VM_EXIT_ERROR ("" otherwise). */
 const char *vm_error(const struct vm *vm);
 
