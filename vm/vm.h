@@ -120,6 +120,11 @@ void vm_request_stop(struct vm *vm);
 
 /* Serves the control socket at path while vm_run() runs (see vm/control.c for the protocol). */
 int vm_control_listen(struct vm *vm, const char *path);
+/* Adds a control command ("show", ...): fn runs on the VM's event loop thread (it must not wait for
+ * long), gets the rest of the line in args, and puts a malloc'd reply in *reply (a newline is added if
+ * missing). A negative return without a reply answers "error <strerror>". Before vm_run(). */
+typedef int (*vm_control_fn)(struct vm *vm, const char *args, char **reply, void *opaque);
+int vm_control_register(struct vm *vm, const char *command, vm_control_fn fn, void *opaque);
 const char *vm_name(const struct vm *vm);
 unsigned vm_cpus(const struct vm *vm);
 uint64_t vm_memory_size(const struct vm *vm);
