@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -51,6 +52,11 @@ static int vm_path(char *buf, size_t len, const char *name, const char *file)
 	return root_path(buf, len, VM_DIR "/%s%s%s", name, file ? "/" : "", file ? file : "");
 }
 
+/* What the option parsers return when the verb goes on: outside the exit statuses (0-255) and the
+ * errno range, so no status or error can be mistaken for it. */
+#define GO_ON 256
+
+/* Returns GO_ON with *o filled, or the exit status to end with. */
 static int parse_run_opts(int argc, char **argv, const struct verb_ctx *ctx, const char *verb, struct vm_opts *o)
 {
 	static const struct option opts[] = {
@@ -102,7 +108,7 @@ static int parse_run_opts(int argc, char **argv, const struct verb_ctx *ctx, con
 		return verb_usage_error(ctx, verb, "--kernel is required");
 	if (o->hugepage_size && o->memory % o->hugepage_size)
 		return verb_usage_error(ctx, verb, "--memory must be a multiple of the huge page size");
-	return -1;
+	return GO_ON;
 }
 
 /* The VM's directory and its lock: held for the VMM's lifetime, so a held lock means "running". */
@@ -198,12 +204,19 @@ static int report_new_error(const struct vm_opts *o, int r, const char *why)
 	return EXIT_FAIL;
 }
 
-static struct vm *signal_vm;
+/* The handler only loads this lock-free atomic and calls vm_request_stop(), which is
+ * async-signal-safe; errno is kept for the code it interrupted. */
+static struct vm *_Atomic signal_vm;
+_Static_assert(ATOMIC_POINTER_LOCK_FREE == 2, "the signal handler needs a lock-free pointer");
 static void on_stop_signal(int sig)
 {
+	struct vm *vm = atomic_load(&signal_vm);
+	int saved = errno;
+
 	(void)sig;
-	if (signal_vm)
-		vm_request_stop(signal_vm);
+	if (vm)
+		vm_request_stop(vm);
+	errno = saved;
 }
 
 /* Sets up and runs one VM in this process. notify_fd (background start) gets "ok" or the error line
@@ -251,7 +264,7 @@ static int launch(const struct vm_opts *o, bool background, int notify_fd)
 	if (r < 0)
 		return log_error("%s: cannot record it under %s/vm: %s", o->name, STATE_DIR, strerror(-r)), EXIT_FAIL;
 
-	signal_vm = vm;
+	atomic_store(&signal_vm, vm);
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -268,7 +281,7 @@ static int launch(const struct vm_opts *o, bool background, int notify_fd)
 		}
 	}
 	r = vm_run(vm, &reason);
-	signal_vm = NULL;
+	atomic_store(&signal_vm, NULL);
 	remove_info(o->name);
 	if (r < 0)
 		return log_error("%s: cannot run: %s", o->name, strerror(-r)), EXIT_FAIL;
@@ -288,7 +301,7 @@ static int vm_run_run(int argc, char **argv, const struct verb_ctx *ctx)
 {
 	struct vm_opts o;
 	int r = parse_run_opts(argc, argv, ctx, "vm run", &o);
-	if (r >= 0)
+	if (r != GO_ON)
 		return r;
 	/* Console output interleaves with our own lines on the terminal: no buffering. */
 	setvbuf(stdout, NULL, _IONBF, 0);
@@ -304,7 +317,7 @@ static int vm_start_run(int argc, char **argv, const struct verb_ctx *ctx)
 	ssize_t n;
 	pid_t pid;
 
-	if (r >= 0)
+	if (r != GO_ON)
 		return r;
 	if (pipe2(p, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
 		return log_error("%s: %m", o.name), EXIT_FAIL;
@@ -420,7 +433,7 @@ static int one_name(int argc, char **argv, const struct verb_ctx *ctx, const cha
 	if (!name_ok(argv[1]))
 		return verb_usage_error(ctx, verb, "'%s' is not a VM name", argv[1]);
 	*ret = argv[1];
-	return -1;
+	return GO_ON;
 }
 
 static int vm_stop_run(int argc, char **argv, const struct verb_ctx *ctx)
@@ -430,7 +443,7 @@ static int vm_stop_run(int argc, char **argv, const struct verb_ctx *ctx)
 	_cleanup_free_ char *reply = NULL;
 	int r = one_name(argc, argv, ctx, "vm stop", &name);
 
-	if (r >= 0)
+	if (r != GO_ON)
 		return r;
 	if (!name_running(name))
 		return log_error("%s: not running (see 'ptctl vm list')", name), EXIT_FAIL;
@@ -459,7 +472,7 @@ static int vm_console_run(int argc, char **argv, const struct verb_ctx *ctx)
 	char sock[PATH_MAX];
 	int r = one_name(argc, argv, ctx, "vm console", &name);
 
-	if (r >= 0)
+	if (r != GO_ON)
 		return r;
 	if (!name_running(name))
 		return log_error("%s: not running (see 'ptctl vm list')", name), EXIT_FAIL;
