@@ -11,7 +11,7 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 CC ?= gcc
 PKG_CONFIG ?= pkg-config
-PKGS := libpci libudev libnl-3.0 libnl-route-3.0 json-c
+PKGS := libpci libudev libnl-3.0 libnl-route-3.0 json-c inih
 RIG ?= 1
 
 ifeq ($(SANITIZE),1)
@@ -29,7 +29,7 @@ override LDFLAGS += $(SANFLAGS)
 LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS)) -lpthread
 TEST_LIBS := $(shell $(PKG_CONFIG) --libs cmocka)
 
-MODULES := util vfio iommu sriov irq cfg vm
+MODULES := util vfio iommu sriov irq cfg vm vm/devices
 LIB_SRCS := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
 TOOL_SRCS := $(wildcard tools/*.c)
 TEST_SUPPORT_SRCS := $(wildcard tests/lib/*.c)

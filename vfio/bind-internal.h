@@ -61,3 +61,5 @@ void bind_hold_signals(struct op *op);
 void bind_allow_signals(struct op *op);
 /* *ret_fd: the lock's fd to close, or -1 when none is needed (dry run, the caller holds it). */
 int bind_take_lock(struct op *op, int *ret_fd);
+/* A running VM of ptctl's holds the device (or, for a PF, one of its VFs): a REFUSED failure naming it. */
+int bind_refuse_assigned(struct op *op, const char *dev);

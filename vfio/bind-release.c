@@ -4,6 +4,7 @@
 #include <limits.h>
 
 #include "bind-internal.h"
+#include "util/assigned.h"
 #include "util/log.h"
 #include "util/root.h"
 #include "util/state.h"
@@ -219,7 +220,9 @@ static int release_locked(struct op *op, char **targets, struct origin *origins)
 		struct pci_addr a;
 		if (pci_addr_parse(targets[i], &a) < 0 || (r = bind_check_device(op, &a, &m)) < 0)
 			return r < 0 ? r : -EINVAL;
-		r = read_origin(op, m, &origins[i]);
+		r = bind_refuse_assigned(op, m->name);
+		if (r >= 0)
+			r = read_origin(op, m, &origins[i]);
 		vfio_pci_dev_free(m);
 		if (r < 0)
 			return r;
@@ -238,9 +241,13 @@ static int release_locked(struct op *op, char **targets, struct origin *origins)
 	for (size_t i = 0; i < n; i++)
 		if ((r = release_move(op, &op->snaps[i], &origins[i])) < 0)
 			return r == -ENOMEM ? r : bind_finish_failed(op, r);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		if (origins[i].recorded && (r = forget(op, &op->snaps[i])) < 0)
 			return r;
+		/* A VM that died holding it (SIGKILL) left its record: the device is back, so is the record gone. */
+		if (!op->o->dry_run)
+			(void)assigned_remove(op->snaps[i].name);
+	}
 	return 0;
 }
 

@@ -111,6 +111,7 @@ struct vm_io_range {
 #define SERIAL_FIFO 64
 struct vm_serial {
 	struct vm *vm;
+	pthread_mutex_t lock;
 	uint8_t ier, lcr, mcr, lsr_extra, scr, dll, dlm, fcr;
 	bool thr_ipending; /* THR-empty interrupt pending until IIR read or THR written */
 	int irq_level;
@@ -119,18 +120,23 @@ struct vm_serial {
 };
 void vm_serial_init(struct vm_serial *s, struct vm *vm);
 void vm_serial_io(void *opaque, uint64_t off, uint8_t *data, unsigned len, bool is_write);
+void vm_serial_destroy(struct vm_serial *s);
 /* Pushes console input; returns bytes taken (the FIFO may be full). Takes the device lock. */
 size_t vm_serial_input(struct vm_serial *s, const uint8_t *buf, size_t len);
 
 /* ---- PCI (pci.c) ---- */
 struct vm_pci {
 	struct vm *vm;
-	uint32_t cf8;
+	pthread_mutex_t lock;  /* slots and the window allocators */
+	_Atomic uint32_t cf8;
+	uint32_t io_next;
 	struct vm_pci_device *slots[32];
 	struct vm_pci_device host_bridge;
 	uint64_t mmio32_next, mmio64_next, mmio64_base;
 };
 int vm_pci_init(struct vm_pci *p, struct vm *vm);
+/* vm_free: every device's BARs deactivated, then ops->free (vCPUs already stopped). */
+void vm_pci_free_devices(struct vm_pci *p);
 
 /* ---- The VM ---- */
 struct vm_vcpu {
@@ -153,12 +159,16 @@ struct vm {
 	int next_slot;
 	uint64_t slot_gpa[32]; /* KVM memory slots by number (RAM first, then mapped BARs) */
 
-	pthread_mutex_t lock; /* devices and the I/O bus */
+	pthread_mutex_t lock;         /* console clients and sink state */
+	pthread_mutex_t legacy_lock;  /* the ACPI PM, i8042, CMOS and POST port devices (devices.c) */
+	pthread_rwlock_t bus_lock;    /* the trapped-I/O tables below; never held while a handler runs */
 	struct vm_io_range pio[VM_MAX_IO_RANGES], mmio[VM_MAX_IO_RANGES];
 	size_t npio, nmmio;
 
 	struct vm_serial serial;
 	struct vm_pci pci;
+	pthread_mutex_t routes_lock;  /* routes */
+	struct irq_routes *routes;    /* the VM's GSI routing table, made on the first MSI route */
 	uint16_t pm1_sts, pm1_en, pm1_cnt;
 	uint8_t cmos_index;
 	uint8_t cmos_ram[128];

@@ -10,6 +10,7 @@
 
 #include "internal.h"
 #include "iommu/iommu.h"
+#include "irq/irq.h"
 #include "util/log.h"
 #include "util/root.h"
 
@@ -72,7 +73,7 @@ static int io_register(struct vm *vm, bool mmio, uint64_t base, uint64_t len, vm
 
 	if (!len || !fn || base + len < base)
 		return -EINVAL;
-	pthread_mutex_lock(&vm->lock);
+	pthread_rwlock_wrlock(&vm->bus_lock);
 	for (size_t i = 0; i < *n && r == 0; i++)
 		if (ranges_overlap(base, len, t[i].base, t[i].len))
 			r = -EBUSY;
@@ -80,7 +81,24 @@ static int io_register(struct vm *vm, bool mmio, uint64_t base, uint64_t len, vm
 		r = -ENOSPC;
 	if (r == 0)
 		t[(*n)++] = (struct vm_io_range){ .base = base, .len = len, .fn = fn, .opaque = opaque };
-	pthread_mutex_unlock(&vm->lock);
+	pthread_rwlock_unlock(&vm->bus_lock);
+	return r;
+}
+
+static int io_unregister(struct vm *vm, bool mmio, uint64_t base)
+{
+	struct vm_io_range *t = mmio ? vm->mmio : vm->pio;
+	size_t *n = mmio ? &vm->nmmio : &vm->npio;
+	int r = -ENOENT;
+
+	pthread_rwlock_wrlock(&vm->bus_lock);
+	for (size_t i = 0; i < *n; i++)
+		if (t[i].base == base) {
+			t[i] = t[--*n];
+			r = 0;
+			break;
+		}
+	pthread_rwlock_unlock(&vm->bus_lock);
 	return r;
 }
 
@@ -98,36 +116,105 @@ int vm_mmio_register(struct vm *vm, uint64_t gpa, uint64_t len, vm_io_fn fn, voi
 
 int vm_mmio_unregister(struct vm *vm, uint64_t gpa)
 {
-	int r = -ENOENT;
-	pthread_mutex_lock(&vm->lock);
-	for (size_t i = 0; i < vm->nmmio; i++)
-		if (vm->mmio[i].base == gpa) {
-			vm->mmio[i] = vm->mmio[--vm->nmmio];
-			r = 0;
-			break;
-		}
-	pthread_mutex_unlock(&vm->lock);
-	return r;
+	return io_unregister(vm, true, gpa);
 }
 
+int vm_pio_unregister(struct vm *vm, uint16_t port)
+{
+	return io_unregister(vm, false, port);
+}
+
+/* The range is copied out and the bus lock dropped before the handler runs: vCPUs never wait on each
+ * other's devices, and a handler may change the bus (a BAR moved by a config write). Devices outlive the
+ * run loop (vm_free joins the vCPUs first), so the copied opaque stays valid. */
 void vm_io_dispatch(struct vm *vm, bool mmio, uint64_t addr, uint8_t *data, unsigned len, bool is_write)
 {
-	struct vm_io_range *t = mmio ? vm->mmio : vm->pio;
+	const struct vm_io_range *t = mmio ? vm->mmio : vm->pio;
+	struct vm_io_range hit = { .fn = NULL };
 	size_t n;
 
-	pthread_mutex_lock(&vm->lock);
+	pthread_rwlock_rdlock(&vm->bus_lock);
 	n = mmio ? vm->nmmio : vm->npio;
 	for (size_t i = 0; i < n; i++) {
 		/* The access must lie wholly inside the range: a straddling access is unclaimed. */
 		if (addr >= t[i].base && addr - t[i].base < t[i].len && len <= t[i].len - (addr - t[i].base)) {
-			t[i].fn(t[i].opaque, addr - t[i].base, data, len, is_write);
-			pthread_mutex_unlock(&vm->lock);
-			return;
+			hit = t[i];
+			break;
 		}
 	}
-	pthread_mutex_unlock(&vm->lock);
-	if (!is_write)
+	pthread_rwlock_unlock(&vm->bus_lock);
+	if (hit.fn)
+		hit.fn(hit.opaque, addr - hit.base, data, len, is_write);
+	else if (!is_write)
 		memset(data, 0xff, len);
+}
+
+static int ioeventfd(struct vm *vm, bool mmio, uint64_t addr, unsigned len, int efd, bool deassign)
+{
+	struct kvm_ioeventfd io = {
+		.addr = addr,
+		.len = len,
+		.fd = efd,
+		.flags = (mmio ? 0 : KVM_IOEVENTFD_FLAG_PIO) | (deassign ? KVM_IOEVENTFD_FLAG_DEASSIGN : 0),
+	};
+	if (len != 0 && len != 1 && len != 2 && len != 4 && len != 8)
+		return -EINVAL;
+	return ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0 ? negative_errno() : 0;
+}
+
+int vm_ioeventfd_add(struct vm *vm, bool mmio, uint64_t addr, unsigned len, int efd)
+{
+	return ioeventfd(vm, mmio, addr, len, efd, false);
+}
+
+int vm_ioeventfd_remove(struct vm *vm, bool mmio, uint64_t addr, unsigned len, int efd)
+{
+	return ioeventfd(vm, mmio, addr, len, efd, true);
+}
+
+/* ---- MSI routes: one table per VM (KVM_SET_GSI_ROUTING replaces it whole) ---- */
+
+static int routes_get(struct vm *vm)
+{
+	if (vm->routes)
+		return 0;
+	return irq_routes_new(vm->vm_fd, 0, IRQ_ROUTES_IRQCHIP, &vm->routes);
+}
+
+int vm_msi_route_add(struct vm *vm, int efd, const struct irq_msi *msg, uint32_t *ret_gsi)
+{
+	int r;
+	pthread_mutex_lock(&vm->routes_lock);
+	r = routes_get(vm);
+	if (r >= 0)
+		r = irq_kvm_route_msi(vm->routes, efd, msg, ret_gsi);
+	pthread_mutex_unlock(&vm->routes_lock);
+	return r;
+}
+
+int vm_msi_route_update(struct vm *vm, uint32_t gsi, const struct irq_msi *msg)
+{
+	int r = -ENOENT;
+	pthread_mutex_lock(&vm->routes_lock);
+	if (vm->routes) {
+		r = irq_routes_update_msi(vm->routes, gsi, msg);
+		if (r >= 0)
+			r = irq_routes_commit(vm->routes);
+		if (r < 0)
+			irq_routes_rollback(vm->routes);
+	}
+	pthread_mutex_unlock(&vm->routes_lock);
+	return r;
+}
+
+int vm_msi_route_remove(struct vm *vm, uint32_t gsi, int efd)
+{
+	int r = -ENOENT;
+	pthread_mutex_lock(&vm->routes_lock);
+	if (vm->routes)
+		r = irq_kvm_unroute_msi(vm->routes, gsi, efd);
+	pthread_mutex_unlock(&vm->routes_lock);
+	return r;
 }
 
 int vm_irq_line(struct vm *vm, unsigned gsi, int level)
@@ -271,7 +358,13 @@ struct vm *vm_free(struct vm *vm)
 		close(vm->kvm_fd);
 	if (vm->wake_fd >= 0)
 		close(vm->wake_fd);
+	vm_pci_free_devices(&vm->pci);
+	vm_serial_destroy(&vm->serial);
+	irq_routes_free(vm->routes);
 	vm_memory_free(vm->mem);
+	pthread_rwlock_destroy(&vm->bus_lock);
+	pthread_mutex_destroy(&vm->routes_lock);
+	pthread_mutex_destroy(&vm->legacy_lock);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm->name);
 	free(vm);
@@ -411,6 +504,9 @@ int vm_new(const struct vm_config *cfg, struct vm **ret, const char **ret_why)
 	for (size_t i = 0; i < VM_MAX_CONSOLE_CLIENTS; i++)
 		vm->console_clients[i] = -1;
 	pthread_mutex_init(&vm->lock, NULL);
+	pthread_mutex_init(&vm->legacy_lock, NULL);
+	pthread_mutex_init(&vm->routes_lock, NULL);
+	pthread_rwlock_init(&vm->bus_lock, NULL);
 	vm->ncpus = cfg->cpus;
 	vm->console_in = cfg->console_in;
 	vm->console_out = cfg->console_out;

@@ -2,6 +2,7 @@
  * direct Linux boot, serial console, ACPI power control, PCI bus) and the control socket of a running VM. */
 #pragma once
 
+#include <pthread.h>
 #include <sys/types.h>
 
 #include "util/util.h"
@@ -63,6 +64,25 @@ struct vm_config {
 	bool prefault;       /* touch all RAM before boot (what VFIO pinning does anyway) */
 	int console_in;      /* fd the serial console reads from, -1 for none */
 	int console_out;     /* fd the serial console writes to, -1 for none */
+	/* Devices on the guest's PCI bus, in slot order after the host bridge. */
+	const struct vm_nic_config *nics; /* emulated and paravirtual NICs (vm/devices/) */
+	size_t nnics;
+	const char *const *assign;        /* PCI addresses ("0000:03:00.0") of devices already bound to vfio-pci
+					   * by the caller (the checks of `ptctl bind`), given to the guest */
+	size_t nassign;
+};
+
+/* ---- NICs the VMM emulates (for the emulated / paravirtual / pass-through comparison) ---- */
+enum vm_nic_model {
+	VM_NIC_E1000,  /* Intel 82540EM, trap-and-emulate, INTx */
+	VM_NIC_VIRTIO, /* virtio-net-pci (modern), the VMM's own data path on a tap */
+	VM_NIC_VHOST,  /* virtio-net-pci with the kernel's vhost-net data path on a tap */
+};
+struct vm_nic_config {
+	enum vm_nic_model model;
+	const char *tap;   /* tap interface name: created by the VMM if absent (and removed at the end); NULL: generated */
+	uint8_t mac[6];
+	bool has_mac;      /* false: a locally administered MAC derived from the VM name and NIC index */
 };
 
 /* Creates the VM: RAM, KVM objects, devices, ACPI tables, vCPUs and (with a kernel) the boot state.
@@ -130,33 +150,161 @@ const struct guestmem *vm_guestmem(const struct vm *vm);
 /* ---- Trapped I/O ---- */
 
 /* A device's handler: off is relative to the registered base, len 1..8, data little-endian.
- * Runs on a vCPU thread with the VM's device lock held. */
+ * Runs on a vCPU thread with no VM-wide lock held: the handler takes its device's own lock. A handler
+ * may register and unregister ranges (the bus copies the entry out before calling it). */
 typedef void (*vm_io_fn)(void *opaque, uint64_t off, uint8_t *data, unsigned len, bool is_write);
 int vm_pio_register(struct vm *vm, uint16_t port, uint16_t len, vm_io_fn fn, void *opaque);
 int vm_mmio_register(struct vm *vm, uint64_t gpa, uint64_t len, vm_io_fn fn, void *opaque);
 int vm_mmio_unregister(struct vm *vm, uint64_t gpa);
+int vm_pio_unregister(struct vm *vm, uint16_t port);
+/* KVM_IOEVENTFD: a guest write of len bytes (1, 2, 4, 8; 0 = any) at addr signals efd without an exit
+ * to the VMM (virtio queue notification). */
+int vm_ioeventfd_add(struct vm *vm, bool mmio, uint64_t addr, unsigned len, int efd);
+int vm_ioeventfd_remove(struct vm *vm, bool mmio, uint64_t addr, unsigned len, int efd);
 /* Drives a GSI line of the in-kernel IOAPIC/PIC (level 1 or 0). */
 int vm_irq_line(struct vm *vm, unsigned gsi, int level);
 
-/* ---- PCI bus 0 (host bridge at 00.0; config mechanism #1 and ECAM) ---- */
+/* ---- PCI bus 0 (host bridge at 00.0; config mechanism #1 and ECAM) ----
+ *
+ * A device model fills a struct vm_pci_device: its config space (config/wmask; the default emulation
+ * serves the rest), its BARs (vm_pci_bar_init), and ops. The bus owns the BAR protocol: sizing
+ * (all-ones write -> size mask), relocation by the guest, and decoding by the COMMAND register's memory/
+ * I/O enable bits. While a BAR decodes, the bus traps its whole range and calls ops->bar_io; a model that
+ * wants more (KVM memory slots over mmapped device memory, ioeventfds) does it in ops->bar_activate and
+ * undoes it in ops->bar_deactivate. A KVM memory slot wins over the trap: accesses there never exit.
+ *
+ * Locking: each device has its own mutex (dev->lock), held by the bus around every ops call (config
+ * access, bar_io, activate/deactivate, reset). No VM-wide lock is held while a model runs, so a model may
+ * call vm_mmio_register(), vm_map_memory(), vm_msi_route_*() from inside its ops. Models that run threads
+ * of their own (backends) take dev->lock when they touch state the ops touch. */
+
+#define VM_PCI_BARS 6
+enum vm_pci_bar_type {
+	VM_PCI_BAR_NONE = 0,
+	VM_PCI_BAR_IO,    /* I/O space, allocated in 0xc000-0xffff */
+	VM_PCI_BAR_MEM32, /* 32-bit memory, in the 32-bit window */
+	VM_PCI_BAR_MEM64, /* 64-bit memory (takes two BAR registers), in the 64-bit window */
+};
+struct vm_pci_bar {
+	enum vm_pci_bar_type type;
+	uint64_t size;   /* power of two: >= 4 for I/O, >= 4096 for memory (smaller is rounded up) */
+	bool prefetch;
+	uint64_t addr;   /* the address in the BAR register (placed by vm_pci_add, then the guest's) */
+	bool active;     /* decoding now: enabled in COMMAND and addr inside a window; the trap is registered */
+	/* The bus's own: */
+	struct vm_pci_device *dev;
+	unsigned index;
+	bool upper;      /* the upper half of the 64-bit BAR before it */
+};
 
 struct vm_pci_device;
 struct vm_pci_ops {
-	/* off < 4096, len 1, 2 or 4, off aligned to len (the bus guarantees it). */
+	/* Config space overrides (optional): off < 4096, len 1, 2 or 4, off aligned to len (the bus
+	 * guarantees it). The default emulation (BARs, COMMAND, config/wmask) is
+	 * vm_pci_config_read/write_default(), which an override calls for what it does not handle. */
 	uint32_t (*config_read)(struct vm_pci_device *d, unsigned off, unsigned len);
 	void (*config_write)(struct vm_pci_device *d, unsigned off, unsigned len, uint32_t value);
+	/* A trapped access to BAR bar at offset off (inside the BAR, len 1..8, the access wholly inside). */
+	void (*bar_io)(struct vm_pci_device *d, unsigned bar, uint64_t off, uint8_t *data, unsigned len,
+		       bool is_write);
+	/* BAR bar starts decoding at addr (after the trap is registered) / stops decoding at addr (before the
+	 * trap goes). Optional. A failing activate leaves the BAR trapped only (the guest still works, slower). */
+	int (*bar_activate)(struct vm_pci_device *d, unsigned bar, uint64_t addr);
+	void (*bar_deactivate)(struct vm_pci_device *d, unsigned bar, uint64_t addr);
+	/* Function-level reset (optional). */
+	void (*reset)(struct vm_pci_device *d);
+	/* Frees the model (vm_free, after every vCPU stopped; BARs are already deactivated). Optional. */
+	void (*free)(struct vm_pci_device *d);
 };
 struct vm_pci_device {
 	const struct vm_pci_ops *ops; /* NULL: the default emulation over config/wmask below */
 	void *userdata;
+	const char *name;             /* for logs and `vm show`: "e1000", "virtio-net", "vfio 0000:03:00.0" */
 	uint8_t slot;                 /* set by vm_pci_add */
+	struct vm *vm;                /* set by vm_pci_add */
+	pthread_mutex_t lock;         /* initialised by vm_pci_device_init */
+	struct vm_pci_bar bars[VM_PCI_BARS];
 	uint8_t config[4096];         /* default emulation: register contents ... */
 	uint8_t wmask[4096];          /* ... and which bits the guest may change */
+	unsigned cap_end;             /* the bus's own: end of the last capability vm_pci_cap_add placed */
 };
-/* Adds a device at slot (1..31) or the first free one (slot < 0); the VM does not own dev. */
+/* Zeroes dev and sets up its lock and header: vendor/device, class (24 bits: base, sub, prog-if),
+ * header type 0, COMMAND writable (I/O, memory, bus master, INTx disable), interrupt pin (0: none; 1-4:
+ * INTA-INTD, the line then follows the _PRT for the slot, see vm_pci_intx_gsi()). */
+void vm_pci_device_init(struct vm_pci_device *dev, const char *name, uint16_t vendor, uint16_t device,
+			uint32_t class_code, uint8_t irq_pin);
+/* Declares BAR bar (for MEM64 also bar + 1): -EINVAL for a bad index, size or type. Before vm_pci_add. */
+int vm_pci_bar_init(struct vm_pci_device *dev, unsigned bar, enum vm_pci_bar_type type, uint64_t size,
+		    bool prefetch);
+/* Adds a device at slot (1..31) or the first free one (slot < 0), placing its BARs in the windows (so a
+ * guest that keeps the firmware's assignment finds them there; they decode once the guest enables them
+ * in COMMAND). The VM does not own dev until it is added; from then on ops->free frees it. Returns the slot. */
 int vm_pci_add(struct vm *vm, struct vm_pci_device *dev, int slot);
-/* The default config space emulation, for devices that extend it. */
+/* Takes a device off the bus (hot removal): BARs deactivated, the slot freed. The caller frees dev. */
+int vm_pci_remove(struct vm *vm, struct vm_pci_device *dev);
+/* The default config space emulation, for devices that extend it. Device lock held. */
 uint32_t vm_pci_config_read_default(struct vm_pci_device *d, unsigned off, unsigned len);
 void vm_pci_config_write_default(struct vm_pci_device *d, unsigned off, unsigned len, uint32_t value);
+/* Adds a capability of len bytes (body copied from cap, whose byte 0 is the ID; byte 1 is set by the
+ * bus) at the end of the standard list, after dev->cap_end (a model that lays out capabilities itself
+ * sets cap_end past them); returns its offset (>= 0x40) or -ENOSPC. wmask of the body stays 0. */
+int vm_pci_cap_add(struct vm_pci_device *d, const uint8_t *cap, unsigned len);
+/* The IOAPIC GSI that INTx pin (1-4) of slot routes to, as the DSDT's _PRT says. */
+unsigned vm_pci_intx_gsi(unsigned slot, unsigned pin);
 /* Allocates size bytes (a power of two, naturally aligned) from the 32-bit or 64-bit PCI window. */
 int vm_pci_alloc_mmio(struct vm *vm, uint64_t size, bool above_4g, uint64_t *ret_gpa);
+
+/* ---- MSI and MSI-X into the guest ----
+ * The VM owns the one KVM GSI routing table (KVM_SET_GSI_ROUTING replaces it whole). An MSI message
+ * the guest programmed becomes a route on a fresh GSI with eventfd efd as its irqfd: efd signalled ->
+ * the guest's vector, without the VMM. Thread-safe. */
+struct irq_msi;
+int vm_msi_route_add(struct vm *vm, int efd, const struct irq_msi *msg, uint32_t *ret_gsi);
+int vm_msi_route_update(struct vm *vm, uint32_t gsi, const struct irq_msi *msg);
+int vm_msi_route_remove(struct vm *vm, uint32_t gsi, int efd);
+
+/* MSI-X for device models (vm/msix.c): the capability in config space, the table and PBA in a BAR.
+ * Each vector has its own eventfd (vm_msix_eventfd): whoever raises the vector signals it (the model with
+ * vm_msix_notify, VFIO or vhost through the fd itself). While a vector is enabled and unmasked, its fd is
+ * a KVM irqfd on a route built from the guest's address/data; while masked, signals accumulate in the fd
+ * and read as the PBA's pending bit, and are delivered when the guest unmasks. */
+struct vm_msix;
+struct vm_msix_ops {
+	/* MSI-X enable or function mask changed (e.g. VFIO_DEVICE_SET_IRQS for an assigned device). Optional. */
+	void (*enable_changed)(struct vm_msix *m, void *opaque, bool enabled, bool function_masked);
+};
+/* nvec 1..2048 vectors; table at table_off and PBA at pba_off inside BAR bar (8-byte aligned, not
+ * overlapping). Adds the capability to dev's config space. */
+int vm_msix_new(struct vm_pci_device *dev, unsigned nvec, unsigned bar, uint32_t table_off, uint32_t pba_off,
+		const struct vm_msix_ops *ops, void *opaque, struct vm_msix **ret);
+struct vm_msix *vm_msix_free(struct vm_msix *m);
+/* For the model's config_write: handles writes to the capability (returns true), else false. */
+bool vm_msix_config_write(struct vm_msix *m, unsigned off, unsigned len, uint32_t value);
+/* For the model's bar_io: handles accesses to the table or PBA (returns true), else false. */
+bool vm_msix_bar_io(struct vm_msix *m, unsigned bar, uint64_t off, uint8_t *data, unsigned len, bool is_write);
+unsigned vm_msix_count(const struct vm_msix *m);
+int vm_msix_eventfd(const struct vm_msix *m, unsigned vec);
+/* Raises vector vec (from any thread; never blocks): delivered now, or pending while masked. */
+int vm_msix_notify(struct vm_msix *m, unsigned vec);
+bool vm_msix_enabled(const struct vm_msix *m);
+/* What the guest programmed into vector vec (for `vm show`): message, masked, GSI (or -1). */
+struct vm_msix_vector_info {
+	uint64_t address;
+	uint32_t data;
+	bool masked, pending;
+	int gsi;
+};
+int vm_msix_vector_info(const struct vm_msix *m, unsigned vec, struct vm_msix_vector_info *ret);
+
+/* ---- Devices given to a VM: the host side (vm/assign.c) ----
+ * Before a device goes on a VM's bus (vm_config.assign, or hot-plug), it is prepared with exactly the
+ * checks and steps of `ptctl bind` (group viability, in use, original driver recorded) and recorded as
+ * /run/ptctl/assigned/ADDRESS (VM name, pid), which bind, release and sriov destroy honour while the VM
+ * runs. Both functions take the /run/ptctl lock themselves and may run while the VM runs. */
+/* *ret_moved: the device was moved to vfio-pci now (false: it was there already). On failure *ret_why is
+ * the whole message ("0000:03:00.0: IOMMU group 12 is not viable: ..."), and the return says whose fault:
+ * -EINVAL bad input (no such device, malformed), -EPERM refused (nothing changed), else it failed (rolled back). */
+int vm_assign_prepare(const char *address, const char *vm, long pid, bool *ret_moved, char **ret_why);
+/* After the device left the VM (its VFIO fd closed, so the device is reset and free): the record goes and,
+ * with release, the device returns to its original driver (`ptctl release`). */
+int vm_assign_finish(const char *address, bool release, char **ret_why);
