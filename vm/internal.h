@@ -209,6 +209,7 @@ struct vm {
 	pthread_t cwriter;
 	bool cwriter_started, cstop;
 	bool loaded;           /* boot state set (kernel or raw payload) */
+	bool sandbox;          /* vCPU threads confine themselves (vm_sandbox_thread) */
 	char error[160];       /* why the VMM gave up (VM_EXIT_ERROR), for the CLI */
 	/* Exit counts for `ptctl -v`: where a slow guest spends its trips to userspace. */
 	atomic_uint_fast64_t exits_io, exits_mmio, exits_other;

@@ -619,6 +619,7 @@ int vm_new(const struct vm_config *cfg, struct vm **ret, const char **ret_why)
 	pthread_mutex_init(&vm->routes_lock, NULL);
 	pthread_rwlock_init(&vm->bus_lock, NULL);
 	vm->ncpus = cfg->cpus;
+	vm->sandbox = !cfg->no_sandbox;
 	vm->console_in = cfg->console_in;
 	vm->console_out = cfg->console_out;
 	vm->name = strdup(cfg->name);
