@@ -169,6 +169,7 @@ struct vm_vcpu {
 };
 
 #define VM_MAX_CONSOLE_CLIENTS 8
+struct vm_vfio;
 #define VM_MAX_CONTROL_CONNS 8
 #define VM_MAX_CONTROL_CMDS 16
 #define VM_CONSOLE_BUF (64 * 1024)
@@ -190,7 +191,8 @@ struct vm {
 	struct vm_memory *mem;
 	struct vm_vcpu vcpus[VM_MAX_CPUS];
 	int next_slot;
-	uint64_t slot_gpa[32]; /* KVM memory slots by number (RAM first, then mapped BARs) */
+	uint64_t slot_gpa[32]; /* KVM memory slots by number (RAM first, then mapped BARs); UINT64_MAX: free */
+	pthread_mutex_t slots_lock; /* next_slot and slot_gpa: BARs are mapped from vCPU threads */
 
 	pthread_mutex_t lock;         /* console clients and sink state */
 	pthread_mutex_t legacy_lock;  /* the ACPI PM, i8042, CMOS and POST port devices (devices.c) */
@@ -204,6 +206,7 @@ struct vm {
 	struct vm_hotplug hotplug;
 	pthread_mutex_t routes_lock;  /* routes */
 	struct irq_routes *routes;    /* the VM's GSI routing table, made on the first MSI route */
+	struct vm_vfio *vfio;         /* VFIO container, DMA map, KVM-VFIO device of assigned devices (devices/vfio-host.c) */
 	uint16_t pm1_sts, pm1_en, pm1_cnt;
 	uint8_t cmos_index;
 	uint8_t cmos_ram[128];
