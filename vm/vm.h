@@ -85,6 +85,11 @@ struct vm_nic_config {
 	bool has_mac;      /* false: a locally administered MAC derived from the VM name and NIC index */
 };
 
+/* Does this build link the model (or the vfio-pci model for cfg->assign)? 0, or -EOPNOTSUPP with *why
+ * (if not NULL) saying what is missing: callers report the path as unavailable instead of booting. */
+int vm_nic_model_available(enum vm_nic_model m, const char **why);
+int vm_assign_available(const char **why);
+
 /* Creates the VM: RAM, KVM objects, devices, ACPI tables, vCPUs and (with a kernel) the boot state.
  * Errors: -ENOENT/-EACCES (no /dev/kvm or no permission), -ENOEXEC (not a bzImage),
  * -ENOMEM (memory over what the host has), -E2BIG (initrd/cmdline do not fit), -EINVAL (config).
@@ -110,9 +115,17 @@ void vm_request_stop(struct vm *vm);
 
 /* Serves the control socket at path while vm_run() runs (see vm/control.c for the protocol). */
 int vm_control_listen(struct vm *vm, const char *path);
+/* Adds a control command ("show", ...): fn runs on the VM's event loop thread (it must not wait for
+ * long), gets the rest of the line in args, and puts a malloc'd reply in *reply (a newline is added if
+ * missing). A negative return without a reply answers "error <strerror>". Before vm_run(). */
+typedef int (*vm_control_fn)(struct vm *vm, const char *args, char **reply, void *opaque);
+int vm_control_register(struct vm *vm, const char *command, vm_control_fn fn, void *opaque);
 const char *vm_name(const struct vm *vm);
 unsigned vm_cpus(const struct vm *vm);
 uint64_t vm_memory_size(const struct vm *vm);
+/* KVM's binary statistic name ("exits", "io_exits", "halt_exits", ...) summed over the VM's vCPUs
+ * (KVM_GET_STATS_FD); callable while vm_run() runs. -ENOENT: no such statistic; -ENOTTY: kernel < 5.14. */
+int vm_vcpu_stat_sum(const struct vm *vm, const char *name, uint64_t *ret);
 /* Why the VMM gave up, after vm_run() reported VM_EXIT_ERROR ("" otherwise). */
 const char *vm_error(const struct vm *vm);
 
