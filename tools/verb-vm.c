@@ -31,6 +31,7 @@
 	"    1 the VM could not start or the VMM gave up   2 bad usage or input (not a bzImage, too much memory)\n"
 
 #define MAX_ASSIGN 8
+#define MAX_NICS 8
 
 struct vm_opts {
 	const char *name, *kernel, *initrd, *cmdline;
@@ -41,6 +42,8 @@ struct vm_opts {
 	size_t nassign;
 	char assign[MAX_ASSIGN][PCI_ADDR_STRLEN]; /* canonical addresses */
 	bool moved[MAX_ASSIGN];                  /* moved to vfio-pci for this VM (returned at the end) */
+	size_t nnics;
+	struct vm_nic_config nics[MAX_NICS];     /* tap names point into argv */
 };
 
 static bool name_ok(const char *s)
@@ -61,7 +64,7 @@ static int vm_path(char *buf, size_t len, const char *name, const char *file)
 
 /* One VM option (the getopt character and its argument): shared by the command line and by
  * --from-config, which feeds the [VM] section's keys through here so both take the same checks. */
-static int set_run_opt(const struct verb_ctx *ctx, const char *verb, int c, const char *arg, struct vm_opts *o)
+static int set_run_opt(const struct verb_ctx *ctx, const char *verb, int c, char *arg, struct vm_opts *o)
 {
 	struct pci_addr pa;
 	int n;
@@ -98,6 +101,23 @@ static int set_run_opt(const struct verb_ctx *ctx, const char *verb, int c, cons
 	case 'K':
 		o->keep_bound = true;
 		break;
+	case 'N': {
+		char spec[256];
+		const char *why = NULL;
+		struct vm_nic_config *nic = &o->nics[o->nnics];
+
+		snprintf(spec, sizeof(spec), "%s", arg); /* for the message: parsing splits arg */
+		if (o->nnics == MAX_NICS)
+			return verb_usage_error(ctx, verb, "--nic: at most %d NICs", MAX_NICS);
+		if (vm_nic_parse(arg, nic, &why) < 0)
+			return verb_usage_error(ctx, verb, "--nic '%s': %s", spec, why);
+		for (size_t i = 0; nic->tap && i < o->nnics; i++)
+			if (o->nics[i].tap && streq(o->nics[i].tap, nic->tap))
+				return verb_usage_error(ctx, verb, "--nic '%s': tap %s is already another NIC's", spec,
+							nic->tap);
+		o->nnics++;
+		break;
+	}
 	case 'H':
 		if (streq(arg, "2m") || streq(arg, "2M"))
 			o->hugepage_size = 2ull << 20;
@@ -132,7 +152,7 @@ static int set_opts_from_config(const struct verb_ctx *ctx, const char *verb, co
 		const struct cfg_entry *e = &vm->entries[i];
 		static const struct { const char *key; int opt; } map[] = {
 			{ "Kernel", 'k' }, { "Initrd", 'i' }, { "CommandLine", 'c' }, { "Memory", 'm' },
-			{ "CPUs", 'p' },   { "HugePages", 'H' },
+			{ "CPUs", 'p' },   { "HugePages", 'H' }, { "NIC", 'N' },
 		};
 		bool off = false;
 		for (size_t k = 0; k < ARRAY_SIZE(map); k++) {
@@ -140,6 +160,8 @@ static int set_opts_from_config(const struct verb_ctx *ctx, const char *verb, co
 				continue;
 			if (map[k].opt == 'H' && cfg_parse_bool(e->value, &off) >= 0 && !off)
 				continue; /* HugePages=no */
+			if (map[k].opt == 'N' && streq(e->value, "none"))
+				continue;
 			if ((r = set_run_opt(ctx, verb, map[k].opt, e->value, o)) >= 0)
 				return log_error("%s: %s:%u: %s=%s", o->name, e->file, e->line, e->key, e->value), r;
 		}
@@ -167,8 +189,9 @@ static int parse_run_opts(int argc, char **argv, const struct verb_ctx *ctx, con
 		{ "cmdline", required_argument, NULL, 'c' }, { "memory", required_argument, NULL, 'm' },
 		{ "cpus", required_argument, NULL, 'p' },    { "hugepages", required_argument, NULL, 'H' },
 		{ "prefault", no_argument, NULL, 'P' },      { "assign", required_argument, NULL, 'A' },
-		{ "keep-bound", no_argument, NULL, 'K' },    { "from-config", no_argument, NULL, 'F' },
-		{ "config", required_argument, NULL, 'C' },  { NULL, 0, NULL, 0 },
+		{ "keep-bound", no_argument, NULL, 'K' },    { "nic", required_argument, NULL, 'N' },
+		{ "from-config", no_argument, NULL, 'F' },   { "config", required_argument, NULL, 'C' },
+		{ NULL, 0, NULL, 0 },
 	};
 	const char *dir = NULL;
 	bool from_config = false, other = false;
@@ -354,6 +377,7 @@ static int run_vm(const struct vm_opts *o, bool background, int notify_fd, const
 		.console_in = background ? -1 : STDIN_FILENO,
 		.console_out = background ? log_fd : STDOUT_FILENO,
 		.assign = o->nassign ? assign : NULL, .nassign = o->nassign,
+		.nics = o->nnics ? o->nics : NULL, .nnics = o->nnics,
 	};
 	r = vm_new(&cfg, &vm, &why);
 	if (r < 0)
@@ -642,10 +666,18 @@ static int vm_console_run(int argc, char **argv, const struct verb_ctx *ctx)
 	"                      it ends, reset and returned to the driver it had. While the VM runs, bind,\n" \
 	"                      release and sriov destroy refuse the device (and its PF), naming the VM. A VMM\n" \
 	"                      killed with SIGKILL leaves it on vfio-pci: 'ptctl release ADDRESS' returns it.\n" \
-	"    --keep-bound      leave --assign devices on vfio-pci when the VM ends\n"                            \
+	"    --keep-bound      leave --assign devices on vfio-pci when the VM ends\n"                          \
+	"    --nic MODEL[,tap=NAME][,mac=MAC]\n"                                                             \
+	"                      a network card for the guest (repeatable, up to 8), on a tap interface of the\n" \
+	"                      host: NAME if given (attached to if it exists, else created), else ptctlN;\n"   \
+	"                      a tap ptctl created goes away with the VM. MODEL: e1000 (an emulated Intel\n"   \
+	"                      82540EM: every register access traps, INTx; the guest's e1000 driver), virtio\n" \
+	"                      (virtio-net, the VMM's data path) or vhost (virtio-net, the kernel's vhost-net).\n" \
+	"                      MAC: six hex pairs, unicast; default 02:xx:xx:xx:xx:N from the VM name and the\n" \
+	"                      NIC's position N. Guest addresses are the user's; nothing is bridged.\n"          \
 	"    --from-config     take every setting from the [VM] section with Name=NAME in the configuration\n"  \
 	"                      files (ptctl.conf(5)): Kernel=, Initrd=, CommandLine=, Memory=, CPUs=,\n"        \
-	"                      HugePages=, and Assign= (PF:INDEX resolved to the VF's address now); the\n"     \
+	"                      HugePages=, NIC=, and Assign= (PF:INDEX resolved to the VF's address now); the\n"     \
 	"                      devices stay on vfio-pci when the VM ends (the configuration binds them).\n"   \
 	"                      No other VM option may be given. What ptctl-vm@NAME.service runs.\n"          \
 	"    --config DIR      with --from-config: read DIR instead of the standard directories\n\n"
@@ -658,7 +690,7 @@ static int vm_console_run(int argc, char **argv, const struct verb_ctx *ctx)
 	"    reset (reboot=k), CMOS clock. A kernel panic is recognised by the console line \"Kernel panic -\n" \
 	"    not syncing\" (console=ttyS0 must be set), so panic=-1 reboots count as panics.\n\n"
 
-PTCTL_VERB(vm_run, .name = "vm run", .synopsis = "NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--memory SIZE] [--cpus N] [--hugepages 2m|1g] [--prefault] [--assign ADDRESS]... [--keep-bound] | NAME --from-config [--config DIR]",
+PTCTL_VERB(vm_run, .name = "vm run", .synopsis = "NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--memory SIZE] [--cpus N] [--hugepages 2m|1g] [--prefault] [--assign ADDRESS]... [--keep-bound] [--nic MODEL[,tap=NAME][,mac=MAC]]... | NAME --from-config [--config DIR]",
 	   .summary = "boot a VM in the foreground, console on stdio", .run = vm_run_run,
 	   .help = "DESCRIPTION\n"
 		   "    Boots a Linux kernel in a KVM virtual machine of ptctl's own and stays in the foreground\n"
@@ -669,7 +701,7 @@ PTCTL_VERB(vm_run, .name = "vm run", .synopsis = "NAME --kernel FILE [--initrd F
 		   "    ptctl vm run vm1 --kernel /boot/vmlinuz --initrd initrd.img --cmdline 'console=ttyS0 quiet' --cpus 2\n"
 		   "    ptctl vm run vm1 --kernel /boot/vmlinuz --initrd initrd.img --memory 1G --assign 0000:01:10.0\n");
 
-PTCTL_VERB(vm_start, .name = "vm start", .synopsis = "NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--memory SIZE] [--cpus N] [--hugepages 2m|1g] [--prefault] [--assign ADDRESS]... [--keep-bound] | NAME --from-config [--config DIR]",
+PTCTL_VERB(vm_start, .name = "vm start", .synopsis = "NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--memory SIZE] [--cpus N] [--hugepages 2m|1g] [--prefault] [--assign ADDRESS]... [--keep-bound] [--nic MODEL[,tap=NAME][,mac=MAC]]... | NAME --from-config [--config DIR]",
 	   .summary = "boot a VM in the background", .run = vm_start_run,
 	   .help = "DESCRIPTION\n"
 		   "    Like 'ptctl vm run', but the VM runs in a background process: the console goes to\n"

@@ -13,6 +13,7 @@
 #include "irq/irq.h"
 #include "util/log.h"
 #include "util/root.h"
+#include "vm/devices/devices.h"
 
 #define TSS_ADDR 0xfffbd000ull /* three pages KVM needs on Intel, in the hole below the BIOS area */
 #define IDENTITY_MAP_ADDR 0xfffbc000ull
@@ -564,6 +565,33 @@ static int add_devices(struct vm *vm, const char **why)
 	return 0;
 }
 
+/* The NICs of the config, in its order: each model adds itself to the bus and starts its backend. */
+static int add_nics(struct vm *vm, const struct vm_config *cfg, const char **why)
+{
+	for (size_t i = 0; i < cfg->nnics; i++) {
+		const struct vm_nic_config *n = &cfg->nics[i];
+		int r;
+
+		switch (n->model) {
+		case VM_NIC_E1000:
+			r = vm_e1000_add(vm, n, (unsigned)i, why);
+			break;
+		case VM_NIC_VIRTIO:
+		case VM_NIC_VHOST:
+			/* vm_virtio_net_add() takes these once virtio-net lands. */
+			*why = "virtio-net is not available in this build yet";
+			r = -EOPNOTSUPP;
+			break;
+		default:
+			*why = "unknown NIC model";
+			r = -EINVAL;
+		}
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 int vm_new(const struct vm_config *cfg, struct vm **ret, const char **ret_why)
 {
 	_cleanup_vm_ struct vm *vm = NULL;
@@ -600,7 +628,7 @@ int vm_new(const struct vm_config *cfg, struct vm **ret, const char **ret_why)
 		return -ENOMEM;
 
 	if ((r = check_memory(cfg, w)) < 0 || (r = open_kvm(vm, w)) < 0 || (r = add_ram(vm, cfg, w)) < 0 ||
-	    (r = add_devices(vm, w)) < 0)
+	    (r = add_devices(vm, w)) < 0 || (r = add_nics(vm, cfg, w)) < 0)
 		return r;
 	for (unsigned i = 0; i < vm->ncpus; i++) {
 		r = vm_vcpu_create(vm, i);

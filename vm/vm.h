@@ -84,6 +84,11 @@ struct vm_nic_config {
 	uint8_t mac[6];
 	bool has_mac;      /* false: a locally administered MAC derived from the VM name and NIC index */
 };
+/* Parses the command line's NIC form MODEL[,tap=NAME][,mac=XX:XX:XX:XX:XX:XX] (MODEL: e1000, virtio,
+ * vhost). spec is split in place and ret->tap points into it. -EINVAL with *why naming what is wrong
+ * (unknown model or key, a tap name that is no interface name, a malformed or multicast MAC). */
+int vm_nic_parse(char *spec, struct vm_nic_config *ret, const char **why);
+const char *vm_nic_model_to_string(enum vm_nic_model m);
 
 /* Does this build link the model (or the vfio-pci model for cfg->assign)? 0, or -EOPNOTSUPP with *why
  * (if not NULL) saying what is missing: callers report the path as unavailable instead of booting. */
