@@ -11,7 +11,7 @@ BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 CC ?= gcc
 PKG_CONFIG ?= pkg-config
-PKGS := libpci libudev libnl-3.0 libnl-route-3.0 json-c inih
+PKGS := libpci libudev libnl-3.0 libnl-route-3.0 json-c inih libseccomp
 RIG ?= 1
 # Where systemd units, the generator, udev rules and bash completion go: as the system's pkg-config says.
 pcvar = $(shell $(PKG_CONFIG) --variable=$(2) $(1) 2>/dev/null)

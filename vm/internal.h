@@ -150,6 +150,7 @@ struct vm_vcpu {
 };
 
 #define VM_MAX_CONSOLE_CLIENTS 8
+struct vm_vfio;
 #define VM_MAX_CONTROL_CONNS 8
 #define VM_MAX_CONTROL_CMDS 16
 #define VM_CONSOLE_BUF (64 * 1024)
@@ -171,7 +172,8 @@ struct vm {
 	struct vm_memory *mem;
 	struct vm_vcpu vcpus[VM_MAX_CPUS];
 	int next_slot;
-	uint64_t slot_gpa[32]; /* KVM memory slots by number (RAM first, then mapped BARs) */
+	uint64_t slot_gpa[32]; /* KVM memory slots by number (RAM first, then mapped BARs); UINT64_MAX: free */
+	pthread_mutex_t slots_lock; /* next_slot and slot_gpa: BARs are mapped from vCPU threads */
 
 	pthread_mutex_t lock;         /* console clients and sink state */
 	pthread_mutex_t legacy_lock;  /* the ACPI PM, i8042, CMOS and POST port devices (devices.c) */
@@ -183,6 +185,7 @@ struct vm {
 	struct vm_pci pci;
 	pthread_mutex_t routes_lock;  /* routes */
 	struct irq_routes *routes;    /* the VM's GSI routing table, made on the first MSI route */
+	struct vm_vfio *vfio;         /* VFIO container, DMA map, KVM-VFIO device of assigned devices (devices/vfio-host.c) */
 	uint16_t pm1_sts, pm1_en, pm1_cnt;
 	uint8_t cmos_index;
 	uint8_t cmos_ram[128];
@@ -209,6 +212,7 @@ struct vm {
 	pthread_t cwriter;
 	bool cwriter_started, cstop;
 	bool loaded;           /* boot state set (kernel or raw payload) */
+	bool sandbox;          /* vCPU threads confine themselves (vm_sandbox_thread) */
 	char error[160];       /* why the VMM gave up (VM_EXIT_ERROR), for the CLI */
 	/* Exit counts for `ptctl -v`: where a slow guest spends its trips to userspace. */
 	atomic_uint_fast64_t exits_io, exits_mmio, exits_other;

@@ -64,6 +64,7 @@ struct vm_config {
 	bool prefault;       /* touch all RAM before boot (what VFIO pinning does anyway) */
 	int console_in;      /* fd the serial console reads from, -1 for none */
 	int console_out;     /* fd the serial console writes to, -1 for none */
+	bool no_sandbox;     /* vCPU threads run without their seccomp filter (debugging only) */
 	/* Devices on the guest's PCI bus, in slot order after the host bridge. */
 	const struct vm_nic_config *nics; /* emulated and paravirtual NICs (vm/devices/) */
 	size_t nnics;
@@ -115,6 +116,10 @@ int vm_load_raw(struct vm *vm, const void *code, size_t len);
 /* Runs the vCPU threads and the console/control loop until the guest ends; returns how it ended.
  * A negative return means the VM could not be started at all. */
 int vm_run(struct vm *vm, enum vm_exit_reason *ret);
+/* Confines the calling thread (no new privileges, a seccomp filter: no open, socket, exec, fork, kill;
+ * refused calls fail with EPERM). Every vCPU thread runs under it; device models call it at the start of
+ * their own data-path threads, after opening what they need. */
+int vm_sandbox_thread(void);
 /* Thread- and async-signal-safe: ends vm_run() with VM_EXIT_STOPPED. */
 void vm_request_stop(struct vm *vm);
 

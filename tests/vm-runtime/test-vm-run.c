@@ -8,7 +8,9 @@
 #include <cmocka.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -304,11 +306,79 @@ static void test_control_event_driven(void **s)
 	free(t.c_reply);
 }
 
+/* A vCPU thread runs confined: what a device handler does on it may not open files, make sockets or
+ * start processes (EPERM), while the calls a data path needs (eventfd write, clock) still work. The guest
+ * writes to a port whose handler tries each, then powers off. */
+struct sandbox_probe {
+	int open_errno, socket_errno, fork_errno, efd_ok; /* fork_errno: kill()'s */
+	pid_t tid;
+	int efd;
+};
+
+static void sandbox_port(void *opaque, uint64_t off, uint8_t *data, unsigned len, bool is_write)
+{
+	struct sandbox_probe *p = opaque;
+	uint64_t one = 1;
+	(void)off;
+	(void)data;
+	(void)len;
+	if (!is_write)
+		return;
+	p->tid = gettid();
+	p->open_errno = open("/etc/hostname", O_RDONLY | O_CLOEXEC) < 0 ? errno : 0;
+	p->socket_errno = socket(AF_UNIX, SOCK_STREAM, 0) < 0 ? errno : 0;
+	/* kill() with signal 0 only checks: harmless if allowed, refused under the filter. */
+	p->fork_errno = kill(getpid(), 0) < 0 ? errno : 0;
+	p->efd_ok = write(p->efd, &one, sizeof(one)) == sizeof(one);
+}
+
+static void run_sandbox_probe(bool no_sandbox, struct sandbox_probe *p)
+{
+	/* mov $0x510,%dx; out %al,(%dx); then S5 as in hello */
+	static const uint8_t code[] = { 0x66, 0xba, 0x10, 0x05, 0xee, 0x66, 0xba, 0x04, 0x06,
+					0x66, 0xb8, 0x00, 0x34, 0x66, 0xef, 0xf4, 0xeb, 0xfd };
+	struct vm_config cfg = { .name = "sb", .memory = 32 << 20, .cpus = 1, .console_in = -1, .console_out = -1,
+				 .no_sandbox = no_sandbox };
+	struct vm *vm = NULL;
+	const char *why = NULL;
+	enum vm_exit_reason reason;
+
+	*p = (struct sandbox_probe){ .open_errno = -1, .efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) };
+	assert_true(p->efd >= 0);
+	assert_int_equal(vm_new(&cfg, &vm, &why), 0);
+	assert_int_equal(vm_pio_register(vm, 0x510, 1, sandbox_port, p), 0);
+	assert_int_equal(vm_load_raw(vm, code, sizeof(code)), 0);
+	assert_int_equal(vm_run(vm, &reason), 0);
+	assert_int_equal(reason, VM_EXIT_POWEROFF);
+	vm_free(vm);
+	close(p->efd);
+}
+
+static void test_vcpu_sandbox(void **s)
+{
+	struct sandbox_probe p;
+	(void)s;
+	if (!have_kvm())
+		skip();
+	run_sandbox_probe(false, &p);
+	assert_int_equal(p.open_errno, EPERM);
+	assert_int_equal(p.socket_errno, EPERM);
+	assert_int_equal(p.fork_errno, EPERM);
+	assert_true(p.efd_ok);
+	/* The same handler on an unconfined vCPU (no_sandbox) can open the file: the filter made the difference. */
+	run_sandbox_probe(true, &p);
+	assert_int_equal(p.open_errno, 0);
+	assert_int_equal(p.socket_errno, 0);
+	assert_int_equal(p.fork_errno, 0);
+	assert_true(p.efd_ok);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hello_poweroff),
-		cmocka_unit_test(test_stalled_console), cmocka_unit_test(test_control_event_driven), cmocka_unit_test(test_two_vcpus), cmocka_unit_test(test_reboots),
+		cmocka_unit_test(test_stalled_console), cmocka_unit_test(test_control_event_driven),
+		cmocka_unit_test(test_vcpu_sandbox), cmocka_unit_test(test_two_vcpus), cmocka_unit_test(test_reboots),
 		cmocka_unit_test(test_panic),          cmocka_unit_test(test_stop),      cmocka_unit_test(test_hostile),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
