@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <sys/mman.h>
 
+#include "tests/lib/testskip.h"
 #include "vm/internal.h"
 #include "vm/vm.h"
 
@@ -48,14 +49,6 @@ struct run {
 	char out[1 << 17];
 	size_t out_len;
 };
-
-static bool have_kvm(void)
-{
-	if (access("/dev/kvm", R_OK | W_OK) == 0)
-		return true;
-	fprintf(stderr, "test-vm-run: no usable /dev/kvm here, skipping\n");
-	return false;
-}
 
 static void *stop_later(void *arg)
 {
@@ -103,8 +96,8 @@ static void test_hello_poweroff(void **s)
 {
 	static struct run r;
 	(void)s;
-	if (!have_kvm())
-		skip();
+	if (!test_have_kvm())
+		TEST_SKIP("kvm", "no usable /dev/kvm");
 	run_payload(hello, sizeof(hello), NULL, 1, &r, false);
 	assert_int_equal(r.reason, VM_EXIT_POWEROFF);
 	assert_int_equal(vm_exit_status(r.reason), 0);
@@ -115,8 +108,8 @@ static void test_two_vcpus(void **s)
 {
 	static struct run r;
 	(void)s;
-	if (!have_kvm())
-		skip();
+	if (!test_have_kvm())
+		TEST_SKIP("kvm", "no usable /dev/kvm");
 	/* vCPU 1 waits for a SIPI that never comes: ending the VM must still stop and join it. */
 	run_payload(hello, sizeof(hello), NULL, 2, &r, false);
 	assert_int_equal(r.reason, VM_EXIT_POWEROFF);
@@ -127,8 +120,8 @@ static void test_reboots(void **s)
 {
 	static struct run r;
 	(void)s;
-	if (!have_kvm())
-		skip();
+	if (!test_have_kvm())
+		TEST_SKIP("kvm", "no usable /dev/kvm");
 	run_payload(kbd_reset, sizeof(kbd_reset), NULL, 1, &r, false);
 	assert_int_equal(r.reason, VM_EXIT_REBOOT);
 	assert_int_equal(vm_exit_status(r.reason), 3);
@@ -144,8 +137,8 @@ static void test_panic(void **s)
 	const char *text = "[    1.0] Kernel panic - not syncing: Attempted to kill init!\n"
 			   "[    1.0] ---[ end Kernel panic - not syncing: Attempted to kill init! ]---\n";
 	(void)s;
-	if (!have_kvm())
-		skip();
+	if (!test_have_kvm())
+		TEST_SKIP("kvm", "no usable /dev/kvm");
 	run_payload(print, sizeof(print), text, 1, &r, false);
 	assert_int_equal(r.reason, VM_EXIT_PANIC);
 	assert_int_equal(vm_exit_status(r.reason), 4);
@@ -163,8 +156,8 @@ static void test_stop(void **s)
 {
 	static struct run r;
 	(void)s;
-	if (!have_kvm())
-		skip();
+	if (!test_have_kvm())
+		TEST_SKIP("kvm", "no usable /dev/kvm");
 	run_payload(spin, sizeof(spin), NULL, 2, &r, true);
 	assert_int_equal(r.reason, VM_EXIT_STOPPED);
 	assert_int_equal(vm_exit_status(r.reason), 5);
@@ -174,8 +167,8 @@ static void test_hostile(void **s)
 {
 	static struct run r;
 	(void)s;
-	if (!have_kvm())
-		skip();
+	if (!test_have_kvm())
+		TEST_SKIP("kvm", "no usable /dev/kvm");
 	run_payload(hostile, sizeof(hostile), NULL, 1, &r, false);
 	assert_int_equal(r.reason, VM_EXIT_POWEROFF);
 	/* 64 KiB of NULs from the rep outsb, then the 'Z' that proves the VMM survived to the end. */
@@ -189,5 +182,5 @@ int main(void)
 		cmocka_unit_test(test_hello_poweroff), cmocka_unit_test(test_two_vcpus), cmocka_unit_test(test_reboots),
 		cmocka_unit_test(test_panic),          cmocka_unit_test(test_stop),      cmocka_unit_test(test_hostile),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return test_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }
