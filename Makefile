@@ -5,6 +5,7 @@
 #                        that should run here was skipped, unless asked: ALLOW_SKIP=kvm,rig,... (or RIG=0 for
 #                        the rig), and then it ends with INCOMPLETE (see README.md, Tests)
 #   make check SANITIZE=1  unit tests under ASan+UBSan (separate build dir)
+#   make stress          the long rig runs (tests/vm/stress/*.sh): 200 bind/release round trips, SIGKILL at every step
 #   make demo            install what is needed, build, boot the test host, walk through the flow
 #   make install         PREFIX=/usr/local DESTDIR=
 
@@ -12,7 +13,7 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 CC ?= gcc
 PKG_CONFIG ?= pkg-config
-PKGS := libpci libudev libnl-3.0 libnl-route-3.0 json-c
+PKGS := libpci libudev libnl-3.0 libnl-route-3.0 json-c inih libseccomp
 RIG ?= 1
 
 ifeq ($(SANITIZE),1)
@@ -27,7 +28,7 @@ CFLAGS ?= -O2 -g
 override CFLAGS += -std=gnu11 -D_GNU_SOURCE -I. -Wall -Wextra -Wmissing-prototypes -Wstrict-prototypes \
 	-Werror -MMD -MP $(SANFLAGS) $(shell $(PKG_CONFIG) --cflags $(PKGS))
 override LDFLAGS += $(SANFLAGS)
-LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS)) -lpthread
+LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS)) -lpthread -lm
 TEST_LIBS := $(shell $(PKG_CONFIG) --libs cmocka)
 
 MODULES := util vfio iommu sriov irq cfg vm vm/devices
@@ -46,7 +47,7 @@ TEST_BINS := $(TEST_SRCS:%.c=$(BUILD)/%)
 FIXTURES := $(FIXTURE_SRCS:%.c=$(BUILD)/%)
 RIG_TOOLS := $(patsubst tests/vm/tools/%.c,$(BUILD)/rig-tools/%,$(RIG_TOOL_SRCS))
 
-.PHONY: all unit check rig-check demo install clean deps
+.PHONY: all unit check rig-check stress demo install clean deps
 all: $(BUILD)/ptctl $(RIG_TOOLS) $(TEST_BINS) $(FIXTURES)
 
 $(BUILD)/obj/%.o: %.c
@@ -65,6 +66,14 @@ $(BUILD)/ptctl: $(TOOL_OBJS) $(BUILD)/libptctl.a
 $(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT_OBJS) $(BUILD)/libptctl.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Itests -o $@ $< $(TEST_SUPPORT_OBJS) $(BUILD)/libptctl.a $(LIBS) $(TEST_LIBS)
+
+# Tests under tests/tools/ also link the tools/ pieces that have no verb (guest kit, SVG writer, bench nic's
+# report); SRCDIR finds their golden files.
+TOOL_LIB_OBJS := $(BUILD)/obj/tools/guest-kit.o $(BUILD)/obj/tools/svg-chart.o $(BUILD)/obj/tools/bench-nic-report.o
+$(BUILD)/tests/tools/%: tests/tools/%.c $(TOOL_LIB_OBJS) $(TEST_SUPPORT_OBJS) $(BUILD)/libptctl.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -Itests -DSRCDIR='"$(abspath tests/tools)"' -o $@ $< $(TOOL_LIB_OBJS) \
+		$(TEST_SUPPORT_OBJS) $(BUILD)/libptctl.a $(LIBS) $(TEST_LIBS)
 
 $(BUILD)/rig-tools/%: tests/vm/tools/%.c $(BUILD)/libptctl.a
 	@mkdir -p $(dir $@)
@@ -89,6 +98,10 @@ rig-check: $(BUILD)/ptctl $(RIG_TOOLS)
 	else \
 		BUILD=$(BUILD) tests/vm/rig check; \
 	fi
+
+# The long rig runs, one boot; `make check` runs a short smoke of each (tests/vm/cases/stress-smoke.sh).
+stress: $(BUILD)/ptctl $(RIG_TOOLS)
+	BUILD=$(BUILD) tests/vm/rig exec $(sort $(wildcard tests/vm/stress/*.sh))
 
 # check and demo install what they need first (NODEPS=1 skips that, e.g. when .ci/run already did).
 # Skips that were asked for are collected in $(BUILD)/check-notes and repeated at the very end.
