@@ -204,8 +204,8 @@ static void test_stalled_console(void **s)
 	const size_t len = 1 << 20;
 
 	(void)s;
-	if (!have_kvm())
-		skip();
+	if (!test_have_kvm())
+		TEST_SKIP("kvm", "no usable /dev/kvm");
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 	fcntl(p[1], F_SETPIPE_SZ, 4096);
 	cfg.console_out = p[1];
@@ -276,8 +276,8 @@ static void test_control_event_driven(void **s)
 	pthread_t th;
 
 	(void)s;
-	if (!have_kvm())
-		skip();
+	if (!test_have_kvm())
+		TEST_SKIP("kvm", "no usable /dev/kvm");
 	snprintf(t.path, sizeof(t.path), "/tmp/ptctl-test-ctl-%ld", (long)getpid());
 	assert_int_equal(vm_new(&cfg, &t.vm, &why), 0);
 	assert_int_equal(vm_load_raw(t.vm, spin, sizeof(spin)), 0);
@@ -351,8 +351,8 @@ static void test_vcpu_sandbox(void **s)
 {
 	struct sandbox_probe p;
 	(void)s;
-	if (!have_kvm())
-		skip();
+	if (!test_have_kvm())
+		TEST_SKIP("kvm", "no usable /dev/kvm");
 	run_sandbox_probe(false, &p);
 	assert_int_equal(p.open_errno, EPERM);
 	assert_int_equal(p.socket_errno, EPERM);
