@@ -31,6 +31,7 @@
 struct vm_opts {
 	const char *name, *kernel, *initrd, *cmdline;
 	uint64_t memory, hugepage_size;
+	enum vm_ram_backing backing;
 	unsigned cpus;
 	bool prefault;
 };
@@ -57,7 +58,8 @@ static int parse_run_opts(int argc, char **argv, const struct verb_ctx *ctx, con
 		{ "kernel", required_argument, NULL, 'k' }, { "initrd", required_argument, NULL, 'i' },
 		{ "cmdline", required_argument, NULL, 'c' }, { "memory", required_argument, NULL, 'm' },
 		{ "cpus", required_argument, NULL, 'p' },    { "hugepages", required_argument, NULL, 'H' },
-		{ "prefault", no_argument, NULL, 'P' },      { NULL, 0, NULL, 0 },
+		{ "prefault", no_argument, NULL, 'P' },      { "backing", required_argument, NULL, 'B' },
+		{ NULL, 0, NULL, 0 },
 	};
 	int c, n;
 
@@ -80,6 +82,17 @@ static int parse_run_opts(int argc, char **argv, const struct verb_ctx *ctx, con
 		case 'P':
 			o->prefault = true;
 			break;
+		case 'B': {
+			static const char *const names[] = { "auto", "anon", "memfd", "hugetlb-2m", "hugetlb-1g" };
+			size_t i = 0;
+			while (i < ARRAY_SIZE(names) && strcasecmp(optarg, names[i]))
+				i++;
+			if (i == ARRAY_SIZE(names))
+				return verb_usage_error(ctx, verb, "--backing '%s': give auto, anon, memfd, hugetlb-2m or "
+						       "hugetlb-1g", optarg);
+			o->backing = (enum vm_ram_backing)i;
+			break;
+		}
 		case 'H':
 			if (streq(optarg, "2m") || streq(optarg, "2M"))
 				o->hugepage_size = 2ull << 20;
@@ -149,17 +162,22 @@ static void format_bytes(char *buf, size_t len, uint64_t v)
 	format_size(buf, len, v);
 }
 
-static int write_info(const struct vm_opts *o, const char *log_path)
+static int write_info(const struct vm_opts *o, const struct vm *vm, const char *log_path)
 {
 	char p[PATH_MAX], mem[32];
 	_cleanup_free_ char *s = NULL;
+	struct vm_ram_info ram = { .backing = "", .reason = "" };
 	int r = vm_path(p, sizeof(p), o->name, "info");
 
 	if (r < 0)
 		return r;
 	format_bytes(mem, sizeof(mem), o->memory);
-	if (asprintf(&s, "pid=%ld\ncpus=%u\nmemory=%" PRIu64 "\nkernel=%s\ninitrd=%s\ncmdline=%s\nconsole=%s\nstarted=%lld\n",
-		     (long)getpid(), o->cpus, o->memory, o->kernel, o->initrd ? o->initrd : "", o->cmdline,
+	vm_ram_info(vm, &ram);
+	/* What backs guest RAM and why: for `vm show` (ram_page_size in bytes). */
+	if (asprintf(&s, "pid=%ld\ncpus=%u\nmemory=%" PRIu64 "\nram_backing=%s\nram_page_size=%" PRIu64
+		     "\nram_transparent=%d\nram_why=%s\nkernel=%s\ninitrd=%s\ncmdline=%s\nconsole=%s\nstarted=%lld\n",
+		     (long)getpid(), o->cpus, o->memory, ram.backing, ram.page_size, ram.transparent, ram.reason,
+		     o->kernel, o->initrd ? o->initrd : "", o->cmdline,
 		     log_path ? log_path : "", (long long)time(NULL)) < 0)
 		return -ENOMEM;
 	/* root_write_atomic takes a host path and adds the root itself. */
@@ -237,7 +255,7 @@ static int launch(const struct vm_opts *o, bool background, int notify_fd)
 	struct vm_config cfg = {
 		.name = o->name, .kernel = o->kernel, .initrd = o->initrd, .cmdline = o->cmdline,
 		.memory = o->memory, .cpus = o->cpus, .hugepage_size = o->hugepage_size,
-		.prefault = o->prefault,
+		.prefault = o->prefault, .backing = o->backing,
 		.console_in = background ? -1 : STDIN_FILENO,
 		.console_out = background ? log_fd : STDOUT_FILENO,
 	};
@@ -247,7 +265,7 @@ static int launch(const struct vm_opts *o, bool background, int notify_fd)
 	r = vm_control_listen(vm, sock);
 	if (r < 0)
 		return log_error("%s: cannot create the control socket %s: %s", o->name, sock, strerror(-r)), EXIT_FAIL;
-	r = write_info(o, background ? logp : NULL);
+	r = write_info(o, vm, background ? logp : NULL);
 	if (r < 0)
 		return log_error("%s: cannot record it under %s/vm: %s", o->name, STATE_DIR, strerror(-r)), EXIT_FAIL;
 
@@ -481,7 +499,12 @@ static int vm_console_run(int argc, char **argv, const struct verb_ctx *ctx)
 	"    --memory SIZE     guest RAM, e.g. 512M (default) or 4G; at least 16M, whole 2M units\n"           \
 	"    --cpus N          vCPUs, 1-64 (default 1)\n"                                                       \
 	"    --hugepages 2m|1g back guest RAM with huge pages (free ones must be reserved on the host)\n"      \
-	"    --prefault        fault all guest RAM in before boot (slower start, no faults later)\n\n"
+	"    --prefault        fault all guest RAM in before boot, one thread per usable CPU (slower start,\n" \
+	"                      no faults later; done anyway when a device is assigned)\n"                      \
+	"    --backing B       what backs guest RAM: auto (default: reserved hugetlb pages when enough are\n"  \
+	"                      free, else anonymous memory with transparent huge pages, else a memfd with\n"  \
+	"                      shmem THP, else 4K pages), anon, memfd, hugetlb-2m, hugetlb-1g. `-v` and\n"     \
+	"                      the VM's info say what it got and why\n\n"
 
 #define MACHINE_HELP                                                                                           \
 	"THE MACHINE\n"                                                                                        \
@@ -491,7 +514,7 @@ static int vm_console_run(int argc, char **argv, const struct verb_ctx *ctx)
 	"    reset (reboot=k), CMOS clock. A kernel panic is recognised by the console line \"Kernel panic -\n" \
 	"    not syncing\" (console=ttyS0 must be set), so panic=-1 reboots count as panics.\n\n"
 
-PTCTL_VERB(vm_run, .name = "vm run", .synopsis = "NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--memory SIZE] [--cpus N] [--hugepages 2m|1g] [--prefault]",
+PTCTL_VERB(vm_run, .name = "vm run", .synopsis = "NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--memory SIZE] [--cpus N] [--hugepages 2m|1g] [--backing B] [--prefault]",
 	   .summary = "boot a VM in the foreground, console on stdio", .run = vm_run_run,
 	   .help = "DESCRIPTION\n"
 		   "    Boots a Linux kernel in a KVM virtual machine of ptctl's own and stays in the foreground\n"
@@ -501,7 +524,7 @@ PTCTL_VERB(vm_run, .name = "vm run", .synopsis = "NAME --kernel FILE [--initrd F
 		   VM_EXIT_STATUS_HELP "\nEXAMPLES\n"
 		   "    ptctl vm run vm1 --kernel /boot/vmlinuz --initrd initrd.img --cmdline 'console=ttyS0 quiet' --cpus 2\n");
 
-PTCTL_VERB(vm_start, .name = "vm start", .synopsis = "NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--memory SIZE] [--cpus N] [--hugepages 2m|1g] [--prefault]",
+PTCTL_VERB(vm_start, .name = "vm start", .synopsis = "NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--memory SIZE] [--cpus N] [--hugepages 2m|1g] [--backing B] [--prefault]",
 	   .summary = "boot a VM in the background", .run = vm_start_run,
 	   .help = "DESCRIPTION\n"
 		   "    Like 'ptctl vm run', but the VM runs in a background process: the console goes to\n"
