@@ -79,7 +79,8 @@ struct bzimage {
 	size_t kernel_offset;    /* where the protected-mode kernel starts in the file */
 	size_t kernel_size;
 };
-/* Validates a bzImage that can be entered in 64-bit mode: -ENOEXEC with a reason in *why otherwise. */
+/* Validates a bzImage that can be entered in 64-bit mode: -ENOEXEC with a reason in *why otherwise.
+ * Only the first 4 KiB of buf are read (the setup header); len is the size of the whole file. */
 int vm_bzimage_parse(const uint8_t *buf, size_t len, struct bzimage *ret, const char **why);
 /* Where the kernel, initrd and cmdline go; -E2BIG/-ENOMEM when they do not fit in mem. */
 struct boot_plan {
