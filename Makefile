@@ -11,7 +11,7 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 CC ?= gcc
 PKG_CONFIG ?= pkg-config
-PKGS := libpci libudev libnl-3.0 libnl-route-3.0 json-c
+PKGS := libpci libudev libnl-3.0 libnl-route-3.0 json-c inih
 RIG ?= 1
 
 ifeq ($(SANITIZE),1)
@@ -26,7 +26,7 @@ CFLAGS ?= -O2 -g
 override CFLAGS += -std=gnu11 -D_GNU_SOURCE -I. -Wall -Wextra -Wmissing-prototypes -Wstrict-prototypes \
 	-Werror -MMD -MP $(SANFLAGS) $(shell $(PKG_CONFIG) --cflags $(PKGS))
 override LDFLAGS += $(SANFLAGS)
-LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS)) -lpthread
+LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS)) -lpthread -lm
 TEST_LIBS := $(shell $(PKG_CONFIG) --libs cmocka)
 
 MODULES := util vfio iommu sriov irq cfg vm vm/devices
@@ -64,6 +64,14 @@ $(BUILD)/ptctl: $(TOOL_OBJS) $(BUILD)/libptctl.a
 $(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT_OBJS) $(BUILD)/libptctl.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Itests -o $@ $< $(TEST_SUPPORT_OBJS) $(BUILD)/libptctl.a $(LIBS) $(TEST_LIBS)
+
+# Tests under tests/tools/ also link the tools/ pieces that have no verb (guest kit, SVG writer, bench nic's
+# report); SRCDIR finds their golden files.
+TOOL_LIB_OBJS := $(BUILD)/obj/tools/guest-kit.o $(BUILD)/obj/tools/svg-chart.o $(BUILD)/obj/tools/bench-nic-report.o
+$(BUILD)/tests/tools/%: tests/tools/%.c $(TOOL_LIB_OBJS) $(TEST_SUPPORT_OBJS) $(BUILD)/libptctl.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -Itests -DSRCDIR='"$(abspath tests/tools)"' -o $@ $< $(TOOL_LIB_OBJS) \
+		$(TEST_SUPPORT_OBJS) $(BUILD)/libptctl.a $(LIBS) $(TEST_LIBS)
 
 $(BUILD)/rig-tools/%: tests/vm/tools/%.c $(BUILD)/libptctl.a
 	@mkdir -p $(dir $@)

@@ -256,3 +256,19 @@ out:
 	monitor_close(udev, mon);
 	return r;
 }
+
+int sriov_pf_set_autoprobe(const char *address, bool on)
+{
+	_cleanup_sriov_pf_ struct sriov_pf *pf = NULL;
+	struct sriov_change_opts o = { 0 };
+	struct change c = { .o = &o };
+	int r = sriov_pf_load(address, &pf);
+
+	if (r < 0)
+		return r;
+	if (pf->autoprobe == on)
+		return 1;
+	snprintf(c.dir, sizeof(c.dir), DEV "%s", pf->address);
+	r = put(&c, "sriov_drivers_autoprobe", on);
+	return r < 0 ? r : 0;
+}

@@ -3,6 +3,7 @@
 #include <limits.h>
 
 #include "sriov.h"
+#include "util/assigned.h"
 #include "util/log.h"
 #include "util/root.h"
 #include "util/state.h"
@@ -249,25 +250,22 @@ static int opener_reason(const char *dev, long pid, char **reason)
 
 int sriov_vf_in_use(const struct sriov_vf *vf, char **reason)
 {
-	_cleanup_free_ char *rec = NULL;
+	struct assignment a;
 	char dev[64];
 	long pid;
 	int r;
 
 	if (!vf->address[0])
 		return 0;
-	r = state_read("assigned", vf->address, &rec);
-	if (r >= 0) {
-		char *nl = strchr(rec, '\n');
-		if (nl)
-			*nl = '\0';
-		if (asprintf(reason, "recorded as assigned (" STATE_DIR "/assigned/%s%s%s)", vf->address,
-			     *rec ? ": " : "", rec) < 0)
+	r = assigned_read(vf->address, &a);
+	if (r < 0)
+		return r;
+	if (r > 0 && a.running) {
+		if (asprintf(reason, "assigned to VM %s (pid %ld), which is running", a.vm, a.pid) < 0)
 			return -ENOMEM;
 		return 1;
 	}
-	if (r != -ENOENT)
-		return r;
+	/* A record whose VM is gone (SIGKILL) says nothing: the checks below tell whether anyone holds it. */
 	if (!streq(vf->driver, "vfio-pci"))
 		return 0;
 	if (vf->iommu_group >= 0) {

@@ -79,6 +79,11 @@ void sriov_change_error_done(struct sriov_change_error *e);
 int sriov_pf_set_num_vfs(const char *address, unsigned count, const struct sriov_change_opts *opts,
 			 struct sriov_change_error *err);
 
+/* Writes sriov_drivers_autoprobe alone (whatever the VF count; sriov_pf_set_num_vfs() leaves it as it is
+ * when going to 0, so undoing a creation needs this). The caller holds state_lock(). Returns 0 changed,
+ * 1 already so, or -errno. */
+int sriov_pf_set_autoprobe(const char *address, bool on);
+
 /* ---- VF settings over rtnetlink ---- */
 
 enum {

@@ -11,7 +11,7 @@ static const struct out_column list_columns[] = {
 	{ "address", "ADDRESS" },    { "ids", "IDS" },	     { "class_name", "CLASS" },
 	{ "driver", "DRIVER" },	     { "iommu_group", "GROUP" }, { "viable", "VIABLE" },
 	{ "sriov_num_vfs", "VFS" },  { "sriov_total_vfs", "MAXVFS" }, { "physfn", "PF" },
-	{ "numa_node", "NUMA" },     { "device", "DEVICE" },
+	{ "numa_node", "NUMA" },     { "assigned_to", "ASSIGNED" }, { "device", "DEVICE" },
 };
 
 static int list_run(int argc, char **argv, const struct verb_ctx *ctx)
@@ -68,7 +68,7 @@ PTCTL_VERB(list, .name = "list", .synopsis = "", .summary = "list PCI devices an
 		   "    pass-through: vendor:device ids and names (pci.ids), class, the bound driver, the IOMMU\n"
 		   "    group and whether VFIO could use that group as it stands (every member that is not a\n"
 		   "    bridge unbound, on vfio-pci or pci-stub), SR-IOV (current and total VFs of a physical\n"
-		   "    function, or the physical function of a VF) and the NUMA node.\n"
+		   "    function, or the physical function of a VF), the NUMA node, and the VM it is assigned to.\n"
 		   "    `ptctl show ADDRESS` tells more about one device and why it is or is not ready.\n\n"
 		   "OPTIONS\n"
 		   "    none besides the common ones.\n\n"
@@ -88,7 +88,9 @@ PTCTL_VERB(list, .name = "list", .synopsis = "", .summary = "list PCI devices an
 		   "    sriov_total_vfs  VFs the physical function supports, null unless an SR-IOV PF\n"
 		   "    sriov_num_vfs    VFs enabled now, null unless an SR-IOV PF\n"
 		   "    physfn           address of the physical function of a VF, else null\n"
-		   "    numa_node        number, null when the platform reports none\n\n"
+		   "    numa_node        number, null when the platform reports none\n"
+		   "    assigned_to      the running VM of ptctl's that holds the device (`ptctl vm run|start\n"
+		   "                     --assign`), null when none\n\n"
 		   "FILES\n"
 		   "    With PTCTL_ROOT set, names come from $PTCTL_ROOT/usr/share/misc/pci.ids when present.\n\n"
 		   "EXAMPLES\n"

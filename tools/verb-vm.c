@@ -13,6 +13,7 @@
 
 #include "util/log.h"
 #include "util/output.h"
+#include "util/pciaddr.h"
 #include "util/root.h"
 #include "util/state.h"
 #include "verb.h"
@@ -28,12 +29,21 @@
 	"    5 stopped from outside (ptctl vm stop, SIGINT, SIGTERM)\n"                                        \
 	"    1 the VM could not start or the VMM gave up   2 bad usage or input (not a bzImage, too much memory)\n"
 
+#define MAX_ASSIGN 8
+#define MAX_NICS 8
+
 struct vm_opts {
 	const char *name, *kernel, *initrd, *cmdline;
 	uint64_t memory, hugepage_size;
 	enum vm_ram_backing backing;
 	unsigned cpus;
 	bool prefault;
+	bool keep_bound;
+	size_t nassign;
+	char assign[MAX_ASSIGN][PCI_ADDR_STRLEN]; /* canonical addresses */
+	bool moved[MAX_ASSIGN];                  /* moved to vfio-pci for this VM (returned at the end) */
+	size_t nnics;
+	struct vm_nic_config nics[MAX_NICS];     /* tap names point into argv */
 };
 
 static bool name_ok(const char *s)
@@ -58,9 +68,12 @@ static int parse_run_opts(int argc, char **argv, const struct verb_ctx *ctx, con
 		{ "kernel", required_argument, NULL, 'k' }, { "initrd", required_argument, NULL, 'i' },
 		{ "cmdline", required_argument, NULL, 'c' }, { "memory", required_argument, NULL, 'm' },
 		{ "cpus", required_argument, NULL, 'p' },    { "hugepages", required_argument, NULL, 'H' },
-		{ "prefault", no_argument, NULL, 'P' },      { "backing", required_argument, NULL, 'B' },
+		{ "prefault", no_argument, NULL, 'P' },      { "assign", required_argument, NULL, 'A' },
+		{ "keep-bound", no_argument, NULL, 'K' },    { "nic", required_argument, NULL, 'N' },
+		{ "backing", required_argument, NULL, 'B' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct pci_addr pa;
 	int c, n;
 
 	*o = (struct vm_opts){ .cmdline = "console=ttyS0", .memory = 512ull << 20, .cpus = 1 };
@@ -93,6 +106,38 @@ static int parse_run_opts(int argc, char **argv, const struct verb_ctx *ctx, con
 			o->backing = (enum vm_ram_backing)i;
 			break;
 		}
+		case 'A':
+			if (pci_addr_parse(optarg, &pa) < 0)
+				return verb_usage_error(ctx, verb, "--assign '%s': not a PCI address (expected DDDD:BB:DD.F, "
+						       "e.g. 0000:03:00.0)", optarg);
+			if (o->nassign == MAX_ASSIGN)
+				return verb_usage_error(ctx, verb, "--assign: at most %d devices", MAX_ASSIGN);
+			pci_addr_format(&pa, o->assign[o->nassign]);
+			for (size_t i = 0; i < o->nassign; i++)
+				if (streq(o->assign[i], o->assign[o->nassign]))
+					return verb_usage_error(ctx, verb, "--assign %s: given twice", o->assign[i]);
+			o->nassign++;
+			break;
+		case 'K':
+			o->keep_bound = true;
+			break;
+		case 'N': {
+			char spec[256];
+			const char *why = NULL;
+			struct vm_nic_config *nic = &o->nics[o->nnics];
+
+			snprintf(spec, sizeof(spec), "%s", optarg); /* for the message: parsing splits optarg */
+			if (o->nnics == MAX_NICS)
+				return verb_usage_error(ctx, verb, "--nic: at most %d NICs", MAX_NICS);
+			if (vm_nic_parse(optarg, nic, &why) < 0)
+				return verb_usage_error(ctx, verb, "--nic '%s': %s", spec, why);
+			for (size_t i = 0; nic->tap && i < o->nnics; i++)
+				if (o->nics[i].tap && streq(o->nics[i].tap, nic->tap))
+					return verb_usage_error(ctx, verb, "--nic '%s': tap %s is already another NIC's", spec,
+								nic->tap);
+			o->nnics++;
+			break;
+		}
 		case 'H':
 			if (streq(optarg, "2m") || streq(optarg, "2M"))
 				o->hugepage_size = 2ull << 20;
@@ -113,6 +158,8 @@ static int parse_run_opts(int argc, char **argv, const struct verb_ctx *ctx, con
 		return verb_usage_error(ctx, verb, "'%s' is not a VM name (1-32 of A-Z a-z 0-9 - _ .)", o->name);
 	if (!o->kernel)
 		return verb_usage_error(ctx, verb, "--kernel is required");
+	if (o->keep_bound && !o->nassign)
+		return verb_usage_error(ctx, verb, "--keep-bound goes with --assign");
 	if (o->hugepage_size && o->memory % o->hugepage_size)
 		return verb_usage_error(ctx, verb, "--memory must be a multiple of the huge page size");
 	return -1;
@@ -217,51 +264,71 @@ static int report_new_error(const struct vm_opts *o, int r, const char *why)
 }
 
 static struct vm *signal_vm;
+static volatile sig_atomic_t stop_requested;
 static void on_stop_signal(int sig)
 {
 	(void)sig;
+	stop_requested = 1;
 	if (signal_vm)
 		vm_request_stop(signal_vm);
 }
 
-/* Sets up and runs one VM in this process. notify_fd (background start) gets "ok" or the error line
- * and is closed once the VM runs; errors go to stderr otherwise. Returns the exit status. */
-static int launch(const struct vm_opts *o, bool background, int notify_fd)
+/* Every --assign device prepared as `ptctl bind` would, and recorded for this VM; all or none. */
+static int assign_devices(struct vm_opts *o)
 {
-	char sock[PATH_MAX], logp[PATH_MAX];
-	_cleanup_close_ int lock = -1, log_fd = -1;
+	for (size_t i = 0; i < o->nassign; i++) {
+		_cleanup_free_ char *why = NULL;
+		int r = vm_assign_prepare(o->assign[i], o->name, (long)getpid(), &o->moved[i], &why);
+		if (r < 0) {
+			log_error("%s", why ? why : strerror(-r));
+			o->nassign = i; /* hand back the ones before it */
+			return r == -EINVAL ? EXIT_USAGE : EXIT_FAIL;
+		}
+	}
+	return EXIT_OK;
+}
+
+/* After the VM is gone (every VFIO fd closed, the devices reset): records removed, and the devices
+ * this VM moved to vfio-pci back on their original drivers unless --keep-bound. */
+static void return_devices(const struct vm_opts *o)
+{
+	for (size_t i = o->nassign; i-- > 0;) {
+		_cleanup_free_ char *why = NULL;
+		int r = vm_assign_finish(o->assign[i], o->moved[i] && !o->keep_bound, &why);
+		if (r < 0)
+			log_error("%s (it stays on vfio-pci; 'ptctl release %s' returns it)", why ? why : strerror(-r),
+				  o->assign[i]);
+	}
+}
+
+/* Creates and runs the VM; returns the exit status. The VM is freed (devices closed) on return. */
+static int run_vm(const struct vm_opts *o, bool background, int notify_fd, const char *sock, const char *logp,
+		  int log_fd)
+{
 	_cleanup_vm_ struct vm *vm = NULL;
-	const char *why = NULL;
+	const char *why = NULL, *assign[MAX_ASSIGN];
 	enum vm_exit_reason reason;
-	struct sigaction sa = { .sa_handler = on_stop_signal };
 	int r, status;
 
-	r = take_name(o->name, &lock);
-	if (r == -EBUSY) {
-		log_error("%s: a VM of that name is already running; stop it with 'ptctl vm stop %s' or pick another name",
-			  o->name, o->name);
-		return EXIT_FAIL;
-	}
-	if (r < 0)
-		return log_error("%s: cannot create its state under %s/vm: %s", o->name, STATE_DIR, strerror(-r)), EXIT_FAIL;
-	if ((r = vm_path(sock, sizeof(sock), o->name, "control")) < 0 ||
-	    (r = vm_path(logp, sizeof(logp), o->name, "console.log")) < 0)
-		return log_error("%s: state path too long", o->name), EXIT_FAIL;
-	if (background) {
-		log_fd = open(logp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-		if (log_fd < 0)
-			return log_error("%s: cannot create %s: %m", o->name, logp), EXIT_FAIL;
-	}
+	for (size_t i = 0; i < o->nassign; i++)
+		assign[i] = o->assign[i];
 	struct vm_config cfg = {
 		.name = o->name, .kernel = o->kernel, .initrd = o->initrd, .cmdline = o->cmdline,
 		.memory = o->memory, .cpus = o->cpus, .hugepage_size = o->hugepage_size,
 		.prefault = o->prefault, .backing = o->backing,
 		.console_in = background ? -1 : STDIN_FILENO,
 		.console_out = background ? log_fd : STDOUT_FILENO,
+		.assign = o->nassign ? assign : NULL, .nassign = o->nassign,
+		.nics = o->nnics ? o->nics : NULL, .nnics = o->nnics,
 	};
 	r = vm_new(&cfg, &vm, &why);
 	if (r < 0)
 		return report_new_error(o, r, why);
+	signal_vm = vm;
+	if (stop_requested) {
+		signal_vm = NULL;
+		return log_info("%s: stopped before it ran", o->name), vm_exit_status(VM_EXIT_STOPPED);
+	}
 	r = vm_control_listen(vm, sock);
 	if (r < 0)
 		return log_error("%s: cannot create the control socket %s: %s", o->name, sock, strerror(-r)), EXIT_FAIL;
@@ -269,11 +336,6 @@ static int launch(const struct vm_opts *o, bool background, int notify_fd)
 	if (r < 0)
 		return log_error("%s: cannot record it under %s/vm: %s", o->name, STATE_DIR, strerror(-r)), EXIT_FAIL;
 
-	signal_vm = vm;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN); /* a console reader that goes away must not take the VM with it */
 	if (notify_fd >= 0) {
 		int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
 		if (write(notify_fd, "ok\n", 3) < 0)
@@ -299,6 +361,45 @@ static int launch(const struct vm_opts *o, bool background, int notify_fd)
 			 : reason == VM_EXIT_PANIC ? "the guest kernel panicked"
 						   : "stopped",
 			 status);
+	return status;
+}
+
+/* Sets up and runs one VM in this process. notify_fd (background start) gets "ok" or the error line
+ * and is closed once the VM runs; errors go to stderr otherwise. Returns the exit status. Devices given
+ * with --assign are returned however the VM ends, short of SIGKILL (then `ptctl release` does it). */
+static int launch(struct vm_opts *o, bool background, int notify_fd)
+{
+	char sock[PATH_MAX], logp[PATH_MAX];
+	_cleanup_close_ int lock = -1, log_fd = -1;
+	struct sigaction sa = { .sa_handler = on_stop_signal };
+	int r, status;
+
+	r = take_name(o->name, &lock);
+	if (r == -EBUSY) {
+		log_error("%s: a VM of that name is already running; stop it with 'ptctl vm stop %s' or pick another name",
+			  o->name, o->name);
+		return EXIT_FAIL;
+	}
+	if (r < 0)
+		return log_error("%s: cannot create its state under %s/vm: %s", o->name, STATE_DIR, strerror(-r)), EXIT_FAIL;
+	if ((r = vm_path(sock, sizeof(sock), o->name, "control")) < 0 ||
+	    (r = vm_path(logp, sizeof(logp), o->name, "console.log")) < 0)
+		return log_error("%s: state path too long", o->name), EXIT_FAIL;
+	if (background) {
+		log_fd = open(logp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+		if (log_fd < 0)
+			return log_error("%s: cannot create %s: %m", o->name, logp), EXIT_FAIL;
+	}
+	/* From here on a stop request ends the VM the orderly way, so devices find their way back. */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN); /* a console reader that goes away must not take the VM with it */
+	status = assign_devices(o);
+	if (status == EXIT_OK)
+		status = run_vm(o, background, notify_fd, sock, logp, log_fd);
+	return_devices(o);
 	return status;
 }
 
@@ -504,7 +605,23 @@ static int vm_console_run(int argc, char **argv, const struct verb_ctx *ctx)
 	"    --backing B       what backs guest RAM: auto (default: reserved hugetlb pages when enough are\n"  \
 	"                      free, else anonymous memory with transparent huge pages, else a memfd with\n"  \
 	"                      shmem THP, else 4K pages), anon, memfd, hugetlb-2m, hugetlb-1g. `-v` and\n"     \
-	"                      the VM's info say what it got and why\n\n"
+	"                      the VM's info say what it got and why\n"                             \
+	"    --assign ADDRESS  give the PCI device at ADDRESS to the guest (pass-through; repeatable, up to 8).\n" \
+	"                      It is prepared exactly as 'ptctl bind' does (IOMMU group viable, not in use by\n" \
+	"                      the host, original driver recorded), recorded in /run/ptctl/assigned/ADDRESS\n" \
+	"                      (VM name, pid), reset before the guest sees it, and when the VM ends, however\n" \
+	"                      it ends, reset and returned to the driver it had. While the VM runs, bind,\n" \
+	"                      release and sriov destroy refuse the device (and its PF), naming the VM. A VMM\n" \
+	"                      killed with SIGKILL leaves it on vfio-pci: 'ptctl release ADDRESS' returns it.\n" \
+	"    --keep-bound      leave --assign devices on vfio-pci when the VM ends\n"                          \
+	"    --nic MODEL[,tap=NAME][,mac=MAC]\n"                                                             \
+	"                      a network card for the guest (repeatable, up to 8), on a tap interface of the\n" \
+	"                      host: NAME if given (attached to if it exists, else created), else ptctlN;\n"   \
+	"                      a tap ptctl created goes away with the VM. MODEL: e1000 (an emulated Intel\n"   \
+	"                      82540EM: every register access traps, INTx; the guest's e1000 driver), virtio\n" \
+	"                      (virtio-net, the VMM's data path) or vhost (virtio-net, the kernel's vhost-net).\n" \
+	"                      MAC: six hex pairs, unicast; default 02:xx:xx:xx:xx:N from the VM name and the\n" \
+	"                      NIC's position N. Guest addresses are the user's; nothing is bridged.\n\n"
 
 #define MACHINE_HELP                                                                                           \
 	"THE MACHINE\n"                                                                                        \
@@ -514,7 +631,7 @@ static int vm_console_run(int argc, char **argv, const struct verb_ctx *ctx)
 	"    reset (reboot=k), CMOS clock. A kernel panic is recognised by the console line \"Kernel panic -\n" \
 	"    not syncing\" (console=ttyS0 must be set), so panic=-1 reboots count as panics.\n\n"
 
-PTCTL_VERB(vm_run, .name = "vm run", .synopsis = "NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--memory SIZE] [--cpus N] [--hugepages 2m|1g] [--backing B] [--prefault]",
+PTCTL_VERB(vm_run, .name = "vm run", .synopsis = "NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--memory SIZE] [--cpus N] [--hugepages 2m|1g] [--backing B] [--prefault] [--assign ADDRESS]... [--keep-bound] [--nic MODEL[,tap=NAME][,mac=MAC]]...",
 	   .summary = "boot a VM in the foreground, console on stdio", .run = vm_run_run,
 	   .help = "DESCRIPTION\n"
 		   "    Boots a Linux kernel in a KVM virtual machine of ptctl's own and stays in the foreground\n"
@@ -522,9 +639,10 @@ PTCTL_VERB(vm_run, .name = "vm run", .synopsis = "NAME --kernel FILE [--initrd F
 		   "    Ctrl-C (SIGINT) or 'ptctl vm stop NAME' stops it. While it runs it is listed by\n"
 		   "    'ptctl vm list' and has a control socket in /run/ptctl/vm/NAME/.\n\n" RUN_OPTIONS_HELP MACHINE_HELP
 		   VM_EXIT_STATUS_HELP "\nEXAMPLES\n"
-		   "    ptctl vm run vm1 --kernel /boot/vmlinuz --initrd initrd.img --cmdline 'console=ttyS0 quiet' --cpus 2\n");
+		   "    ptctl vm run vm1 --kernel /boot/vmlinuz --initrd initrd.img --cmdline 'console=ttyS0 quiet' --cpus 2\n"
+		   "    ptctl vm run vm1 --kernel /boot/vmlinuz --initrd initrd.img --memory 1G --assign 0000:01:10.0\n");
 
-PTCTL_VERB(vm_start, .name = "vm start", .synopsis = "NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--memory SIZE] [--cpus N] [--hugepages 2m|1g] [--backing B] [--prefault]",
+PTCTL_VERB(vm_start, .name = "vm start", .synopsis = "NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--memory SIZE] [--cpus N] [--hugepages 2m|1g] [--backing B] [--prefault] [--assign ADDRESS]... [--keep-bound] [--nic MODEL[,tap=NAME][,mac=MAC]]...",
 	   .summary = "boot a VM in the background", .run = vm_start_run,
 	   .help = "DESCRIPTION\n"
 		   "    Like 'ptctl vm run', but the VM runs in a background process: the console goes to\n"

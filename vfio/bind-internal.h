@@ -57,3 +57,5 @@ void bind_hold_signals(struct op *op);
 void bind_allow_signals(struct op *op);
 /* The lock fd, -1 when none is needed (dry run, caller holds it), or a failure < -1. */
 int bind_take_lock(struct op *op);
+/* A running VM of ptctl's holds the device (or, for a PF, one of its VFs): a REFUSED failure naming it. */
+int bind_refuse_assigned(struct op *op, const char *dev);

@@ -4,6 +4,7 @@
 #include <limits.h>
 
 #include "bind-internal.h"
+#include "util/assigned.h"
 #include "util/log.h"
 #include "util/root.h"
 #include "util/state.h"
@@ -149,7 +150,7 @@ static int release_locked(struct op *op, const struct vfio_pci_dev *d, struct or
 	struct snapshot *s;
 	int r;
 
-	if ((r = read_origin(op, d, o)) < 0)
+	if ((r = bind_refuse_assigned(op, d->name)) < 0 || (r = read_origin(op, d, o)) < 0)
 		return r;
 	if (o->driver && (r = bind_ensure_driver(op, o->driver)) < 0) {
 		op->res->failure = VFIO_BIND_FAILED; /* the record names it: not the caller's input */
@@ -187,6 +188,9 @@ static int release_one(struct op *op, const struct pci_addr *addr)
 		return r;
 	r = release_locked(op, d, &origin);
 	origin_clear(&origin);
+	/* A VM that died holding it (SIGKILL) left its record: the device is back, so is the record gone. */
+	if (r >= 0 && !op->o->dry_run)
+		(void)assigned_remove(d->name);
 	/* Each device is its own transaction: a later failure must not undo an earlier release. */
 	bind_snapshots_free(op);
 	vfio_pci_dev_free(d);

@@ -22,3 +22,8 @@ int pci_read_link_opt(const char *dev, const char *file, char **ret);
 int pci_dev_children(struct vfio_pci_dev *d);
 /* Whether a sysfs link target lies under the device itself (not under a device behind it). */
 bool pci_path_under(const char *target, const char *dev);
+
+/* A running VM of ptctl's holds the device, or (for a PF) one of its VFs (assigned.c): 1 with the
+ * holder's address in ret_dev and the record in *ret, 0 none, -errno. */
+struct assignment;
+int vfio_pci_assigned_running(const char *dev, char ret_dev[PCI_ADDR_STRLEN], struct assignment *ret);

@@ -1,6 +1,7 @@
 /* pci-json.c: the one JSON shape of a PCI device that `list` and `show` print (and that later
  * verbs reuse), so the table, the record and --json cannot drift apart. */
 #include "pci-internal.h"
+#include "util/assigned.h"
 #include "util/output.h"
 
 static int add_hex4(json_object *o, const char *key, unsigned v)
@@ -58,6 +59,19 @@ static int add_members(json_object *o, const struct vfio_group_info *g)
 	return json_add(o, "group_members", a);
 }
 
+/* The VM of ptctl's that holds the device now (a record whose VM is gone reads as null). */
+static int add_assigned(json_object *o, const struct vfio_pci_dev *d)
+{
+	struct assignment a;
+	int r = assigned_read(d->name, &a);
+
+	if (r < 0 && r != -ENOMEM)
+		r = 0; /* an unreadable record does not hide the device */
+	if (r < 0)
+		return r;
+	return json_add_str(o, "assigned_to", r > 0 && a.running ? a.vm : NULL);
+}
+
 static int add_basic(json_object *o, const struct vfio_pci_dev *d, const struct vfio_group_info *g)
 {
 	char ids[16], cls[8];
@@ -78,7 +92,9 @@ static int add_basic(json_object *o, const struct vfio_pci_dev *d, const struct 
 	    (r = add_int_or_null(o, "sriov_num_vfs", d->sriov_num_vfs)) < 0 ||
 	    (r = json_add_str(o, "physfn", d->physfn)) < 0)
 		return r;
-	return add_int_or_null(o, "numa_node", d->numa_node);
+	if ((r = add_int_or_null(o, "numa_node", d->numa_node)) < 0)
+		return r;
+	return add_assigned(o, d);
 }
 
 static int add_detail(json_object *o, const struct vfio_pci_dev *d, const struct vfio_group_info *g)

@@ -61,7 +61,7 @@ static void pm_write(struct vm *vm, unsigned reg, uint32_t v)
 
 /* Registers are 2 bytes (PM1 status/enable/control) or 4 (timer) wide; an access is routed to the
  * register it starts in and sees only that register's bytes. */
-static void pm_io(void *opaque, uint64_t off, uint8_t *data, unsigned len, bool is_write)
+static void pm_io_locked(void *opaque, uint64_t off, uint8_t *data, unsigned len, bool is_write)
 {
 	struct vm *vm = opaque;
 	unsigned reg = off < 8 ? (unsigned)off & ~1u : off < 0xc ? 8 : 0xc;
@@ -123,7 +123,7 @@ static uint8_t cmos_read(struct vm *vm, uint8_t idx)
 	}
 }
 
-static void cmos_io(void *opaque, uint64_t off, uint8_t *data, unsigned len, bool is_write)
+static void cmos_io_locked(void *opaque, uint64_t off, uint8_t *data, unsigned len, bool is_write)
 {
 	struct vm *vm = opaque;
 	for (unsigned i = 0; i < len; i++) {
@@ -145,6 +145,24 @@ static void cmos_io(void *opaque, uint64_t off, uint8_t *data, unsigned len, boo
 }
 
 /* Port 0x80 (the kernel's I/O delay) and friends: accepted and ignored without a log line each. */
+/* The PM and CMOS registers share the VM's legacy lock (their state lives in struct vm). */
+static void pm_io(void *opaque, uint64_t off, uint8_t *data, unsigned len, bool is_write)
+{
+	struct vm *vm = opaque;
+	pthread_mutex_lock(&vm->legacy_lock);
+	pm_io_locked(opaque, off, data, len, is_write);
+	pthread_mutex_unlock(&vm->legacy_lock);
+}
+
+static void cmos_io(void *opaque, uint64_t off, uint8_t *data, unsigned len, bool is_write)
+{
+	struct vm *vm = opaque;
+	pthread_mutex_lock(&vm->legacy_lock);
+	cmos_io_locked(opaque, off, data, len, is_write);
+	pthread_mutex_unlock(&vm->legacy_lock);
+}
+
+
 static void sink_io(void *opaque, uint64_t off, uint8_t *data, unsigned len, bool is_write)
 {
 	(void)opaque;

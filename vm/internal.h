@@ -118,6 +118,7 @@ struct vm_io_range {
 #define SERIAL_FIFO 64
 struct vm_serial {
 	struct vm *vm;
+	pthread_mutex_t lock;
 	uint8_t ier, lcr, mcr, lsr_extra, scr, dll, dlm, fcr;
 	bool thr_ipending; /* THR-empty interrupt pending until IIR read or THR written */
 	int irq_level;
@@ -126,18 +127,23 @@ struct vm_serial {
 };
 void vm_serial_init(struct vm_serial *s, struct vm *vm);
 void vm_serial_io(void *opaque, uint64_t off, uint8_t *data, unsigned len, bool is_write);
+void vm_serial_destroy(struct vm_serial *s);
 /* Pushes console input; returns bytes taken (the FIFO may be full). Takes the device lock. */
 size_t vm_serial_input(struct vm_serial *s, const uint8_t *buf, size_t len);
 
 /* ---- PCI (pci.c) ---- */
 struct vm_pci {
 	struct vm *vm;
-	uint32_t cf8;
+	pthread_mutex_t lock;  /* slots and the window allocators */
+	_Atomic uint32_t cf8;
+	uint32_t io_next;
 	struct vm_pci_device *slots[32];
 	struct vm_pci_device host_bridge;
 	uint64_t mmio32_next, mmio64_next, mmio64_base;
 };
 int vm_pci_init(struct vm_pci *p, struct vm *vm);
+/* vm_free: every device's BARs deactivated, then ops->free (vCPUs already stopped). */
+void vm_pci_free_devices(struct vm_pci *p);
 
 /* ---- The VM ---- */
 struct vm_vcpu {
@@ -151,6 +157,20 @@ struct vm_vcpu {
 };
 
 #define VM_MAX_CONSOLE_CLIENTS 8
+#define VM_MAX_CONTROL_CONNS 8
+#define VM_MAX_CONTROL_CMDS 16
+#define VM_CONSOLE_BUF (64 * 1024)
+struct vm_control_conn {
+	int fd;
+	char buf[256];
+	size_t len;
+	time_t deadline; /* CLOCK_MONOTONIC seconds: a client silent past it is dropped */
+};
+struct vm_control_cmd {
+	char name[24];
+	vm_control_fn fn;
+	void *opaque;
+};
 struct vm {
 	char *name;
 	unsigned ncpus;
@@ -160,12 +180,16 @@ struct vm {
 	int next_slot;
 	uint64_t slot_gpa[32]; /* KVM memory slots by number (RAM first, then mapped BARs) */
 
-	pthread_mutex_t lock; /* devices and the I/O bus */
+	pthread_mutex_t lock;         /* console clients and sink state */
+	pthread_mutex_t legacy_lock;  /* the ACPI PM, i8042, CMOS and POST port devices (devices.c) */
+	pthread_rwlock_t bus_lock;    /* the trapped-I/O tables below; never held while a handler runs */
 	struct vm_io_range pio[VM_MAX_IO_RANGES], mmio[VM_MAX_IO_RANGES];
 	size_t npio, nmmio;
 
 	struct vm_serial serial;
 	struct vm_pci pci;
+	pthread_mutex_t routes_lock;  /* routes */
+	struct irq_routes *routes;    /* the VM's GSI routing table, made on the first MSI route */
 	uint16_t pm1_sts, pm1_en, pm1_cnt;
 	uint8_t cmos_index;
 	uint8_t cmos_ram[128];
@@ -181,6 +205,16 @@ struct vm {
 	int wake_fd;           /* eventfd: the main loop wakes when the state is set */
 	int control_fd;        /* listening control socket or -1 */
 	char *control_path;
+	struct vm_control_conn control_conns[VM_MAX_CONTROL_CONNS];
+	struct vm_control_cmd control_cmds[VM_MAX_CONTROL_CMDS];
+	/* Console output: vCPUs append under lock and never wait; the writer thread drains it to console_out
+	 * and the attached clients. Output past a full buffer is dropped and counted. */
+	uint8_t *cbuf;
+	size_t chead, clen;
+	uint64_t cdropped;
+	pthread_cond_t ccond;
+	pthread_t cwriter;
+	bool cwriter_started, cstop;
 	bool loaded;           /* boot state set (kernel or raw payload) */
 	char error[160];       /* why the VMM gave up (VM_EXIT_ERROR), for the CLI */
 	/* Exit counts for `ptctl -v`: where a slow guest spends its trips to userspace. */
@@ -206,6 +240,8 @@ void vm_vcpus_join(struct vm *vm);
 /* devices.c: ACPI PM registers, i8042, CMOS, POST port. */
 int vm_legacy_init(struct vm *vm);
 
-/* control.c */
+/* control.c: accept a connection; serve connection i when poll says it is readable; drop silent ones. */
 void vm_control_accept(struct vm *vm);
-void vm_control_client(struct vm *vm, int fd);
+void vm_control_serve(struct vm *vm, size_t i, short revents);
+void vm_control_expire(struct vm *vm);
+void vm_control_close_all(struct vm *vm);

@@ -32,6 +32,7 @@ enum {
 void vm_serial_init(struct vm_serial *s, struct vm *vm)
 {
 	memset(s, 0, sizeof(*s));
+	pthread_mutex_init(&s->lock, NULL);
 	s->vm = vm;
 	s->dll = 12; /* 9600 baud until the guest says otherwise */
 	s->lcr = 0x03;
@@ -152,6 +153,7 @@ void vm_serial_io(void *opaque, uint64_t off, uint8_t *data, unsigned len, bool 
 {
 	struct vm_serial *s = opaque;
 
+	pthread_mutex_lock(&s->lock);
 	/* Byte registers; a wider access touches consecutive registers, as on an ISA bus. */
 	for (unsigned i = 0; i < len; i++) {
 		if (off + i > UART_SCR) {
@@ -165,15 +167,22 @@ void vm_serial_io(void *opaque, uint64_t off, uint8_t *data, unsigned len, bool 
 			data[i] = serial_read(s, (unsigned)off + i);
 	}
 	serial_update_irq(s);
+	pthread_mutex_unlock(&s->lock);
 }
 
 size_t vm_serial_input(struct vm_serial *s, const uint8_t *buf, size_t len)
 {
 	size_t n = 0;
-	pthread_mutex_lock(&s->vm->lock);
+	pthread_mutex_lock(&s->lock);
 	while (n < len && s->rx_count < SERIAL_FIFO)
 		rx_push(s, buf[n++]);
 	serial_update_irq(s);
-	pthread_mutex_unlock(&s->vm->lock);
+	pthread_mutex_unlock(&s->lock);
 	return n;
+}
+
+void vm_serial_destroy(struct vm_serial *s)
+{
+	if (s->vm)
+		pthread_mutex_destroy(&s->lock);
 }

@@ -95,6 +95,16 @@ struct vm_nic_config {
 	uint8_t mac[6];
 	bool has_mac;      /* false: a locally administered MAC derived from the VM name and NIC index */
 };
+/* Parses the command line's NIC form MODEL[,tap=NAME][,mac=XX:XX:XX:XX:XX:XX] (MODEL: e1000, virtio,
+ * vhost). spec is split in place and ret->tap points into it. -EINVAL with *why naming what is wrong
+ * (unknown model or key, a tap name that is no interface name, a malformed or multicast MAC). */
+int vm_nic_parse(char *spec, struct vm_nic_config *ret, const char **why);
+const char *vm_nic_model_to_string(enum vm_nic_model m);
+
+/* Does this build link the model (or the vfio-pci model for cfg->assign)? 0, or -EOPNOTSUPP with *why
+ * (if not NULL) saying what is missing: callers report the path as unavailable instead of booting. */
+int vm_nic_model_available(enum vm_nic_model m, const char **why);
+int vm_assign_available(const char **why);
 
 /* Creates the VM: RAM, KVM objects, devices, ACPI tables, vCPUs and (with a kernel) the boot state.
  * Errors: -ENOENT/-EACCES (no /dev/kvm or no permission), -ENOEXEC (not a bzImage),
@@ -121,9 +131,17 @@ void vm_request_stop(struct vm *vm);
 
 /* Serves the control socket at path while vm_run() runs (see vm/control.c for the protocol). */
 int vm_control_listen(struct vm *vm, const char *path);
+/* Adds a control command ("show", ...): fn runs on the VM's event loop thread (it must not wait for
+ * long), gets the rest of the line in args, and puts a malloc'd reply in *reply (a newline is added if
+ * missing). A negative return without a reply answers "error <strerror>". Before vm_run(). */
+typedef int (*vm_control_fn)(struct vm *vm, const char *args, char **reply, void *opaque);
+int vm_control_register(struct vm *vm, const char *command, vm_control_fn fn, void *opaque);
 const char *vm_name(const struct vm *vm);
 unsigned vm_cpus(const struct vm *vm);
 uint64_t vm_memory_size(const struct vm *vm);
+/* KVM's binary statistic name ("exits", "io_exits", "halt_exits", ...) summed over the VM's vCPUs
+ * (KVM_GET_STATS_FD); callable while vm_run() runs. -ENOENT: no such statistic; -ENOTTY: kernel < 5.14. */
+int vm_vcpu_stat_sum(const struct vm *vm, const char *name, uint64_t *ret);
 /* Why the VMM gave up, after vm_run() reported VM_EXIT_ERROR ("" otherwise). */
 const char *vm_error(const struct vm *vm);
 
@@ -219,6 +237,10 @@ struct vm_pci_bar {
 	bool prefetch;
 	uint64_t addr;   /* the address in the BAR register (placed by vm_pci_add, then the guest's) */
 	bool active;     /* decoding now: enabled in COMMAND and addr inside a window; the trap is registered */
+	/* The bus's own: */
+	struct vm_pci_device *dev;
+	unsigned index;
+	bool upper;      /* the upper half of the 64-bit BAR before it */
 };
 
 struct vm_pci_device;
@@ -250,6 +272,7 @@ struct vm_pci_device {
 	struct vm_pci_bar bars[VM_PCI_BARS];
 	uint8_t config[4096];         /* default emulation: register contents ... */
 	uint8_t wmask[4096];          /* ... and which bits the guest may change */
+	unsigned cap_end;             /* the bus's own: end of the last capability vm_pci_cap_add placed */
 };
 /* Zeroes dev and sets up its lock and header: vendor/device, class (24 bits: base, sub, prog-if),
  * header type 0, COMMAND writable (I/O, memory, bus master, INTx disable), interrupt pin (0: none; 1-4:
@@ -269,7 +292,8 @@ int vm_pci_remove(struct vm *vm, struct vm_pci_device *dev);
 uint32_t vm_pci_config_read_default(struct vm_pci_device *d, unsigned off, unsigned len);
 void vm_pci_config_write_default(struct vm_pci_device *d, unsigned off, unsigned len, uint32_t value);
 /* Adds a capability of len bytes (body copied from cap, whose byte 0 is the ID; byte 1 is set by the
- * bus) to the standard list; returns its offset (>= 0x40) or -ENOSPC. wmask of the body stays 0. */
+ * bus) at the end of the standard list, after dev->cap_end (a model that lays out capabilities itself
+ * sets cap_end past them); returns its offset (>= 0x40) or -ENOSPC. wmask of the body stays 0. */
 int vm_pci_cap_add(struct vm_pci_device *d, const uint8_t *cap, unsigned len);
 /* The IOAPIC GSI that INTx pin (1-4) of slot routes to, as the DSDT's _PRT says. */
 unsigned vm_pci_intx_gsi(unsigned slot, unsigned pin);
@@ -317,3 +341,16 @@ struct vm_msix_vector_info {
 	int gsi;
 };
 int vm_msix_vector_info(const struct vm_msix *m, unsigned vec, struct vm_msix_vector_info *ret);
+
+/* ---- Devices given to a VM: the host side (vm/assign.c) ----
+ * Before a device goes on a VM's bus (vm_config.assign, or hot-plug), it is prepared with exactly the
+ * checks and steps of `ptctl bind` (group viability, in use, original driver recorded) and recorded as
+ * /run/ptctl/assigned/ADDRESS (VM name, pid), which bind, release and sriov destroy honour while the VM
+ * runs. Both functions take the /run/ptctl lock themselves and may run while the VM runs. */
+/* *ret_moved: the device was moved to vfio-pci now (false: it was there already). On failure *ret_why is
+ * the whole message ("0000:03:00.0: IOMMU group 12 is not viable: ..."), and the return says whose fault:
+ * -EINVAL bad input (no such device, malformed), -EPERM refused (nothing changed), else it failed (rolled back). */
+int vm_assign_prepare(const char *address, const char *vm, long pid, bool *ret_moved, char **ret_why);
+/* After the device left the VM (its VFIO fd closed, so the device is reset and free): the record goes and,
+ * with release, the device returns to its original driver (`ptctl release`). */
+int vm_assign_finish(const char *address, bool release, char **ret_why);

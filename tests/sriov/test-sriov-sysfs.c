@@ -8,6 +8,12 @@
 
 #include "sriov/fakepf.h"
 #include "sriov/sriov.h"
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/file.h>
+
+#include "util/assigned.h"
+#include "util/root.h"
 #include "util/state.h"
 
 #define PF "0000:01:00.0"
@@ -197,23 +203,43 @@ static void test_vf_in_use_refused(void **state)
 	assert_string_equal(f->log, "numvfs=0 ");
 }
 
+/* Holds VM name's lock as a running VMM would, with /proc/PID present for our pid; returns the lock fd. */
+static int fake_running_vm(const char *name)
+{
+	char p[PATH_MAX];
+	int fd;
+
+	snprintf(p, sizeof(p), "/run/ptctl/vm/%s", name);
+	assert_int_equal(root_mkdir_p(p, 0755), 0);
+	snprintf(p, sizeof(p), "/proc/%ld", (long)getpid());
+	assert_int_equal(root_mkdir_p(p, 0755), 0);
+	snprintf(p, sizeof(p), "/run/ptctl/vm/%s/lock", name);
+	fd = root_open(p, O_RDWR | O_CREAT, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX), 0);
+	return fd;
+}
+
 static void test_assigned_record_refused(void **state)
 {
 	struct fakepf *f = *state;
 	struct seen seen = { 0 };
 	struct sriov_change_error e;
+	int lock;
 
 	assert_int_equal(set_count(2, (struct sriov_change_opts){ 0 }, &seen, &e), 0);
-	assert_int_equal(state_write("assigned", "0000:01:10.0", "vm=vm1\n"), 0);
+	lock = fake_running_vm("vm1");
+	assert_int_equal(assigned_write("0000:01:10.0", "vm1", (long)getpid()), 0);
 	f->log[0] = '\0';
 	assert_int_equal(set_count(0, (struct sriov_change_opts){ 0 }, &seen, &e), -EBUSY);
 	assert_string_equal(e.vf, "0000:01:10.0");
-	assert_non_null(strstr(e.reason, "assigned"));
-	assert_non_null(strstr(e.reason, "vm=vm1"));
+	assert_non_null(strstr(e.reason, "assigned to VM vm1"));
 	sriov_change_error_done(&e);
 	assert_string_equal(f->log, "");
-	assert_int_equal(state_remove("assigned", "0000:01:10.0"), 0);
+	/* The VMM died (its lock went with it): the record no longer holds the VF. */
+	close(lock);
 	assert_int_equal(set_count(0, (struct sriov_change_opts){ 0 }, &seen, &e), 0);
+	assert_int_equal(assigned_remove("0000:01:10.0"), 0);
 }
 
 static void test_timeout_rolls_back(void **state)
