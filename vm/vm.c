@@ -587,7 +587,8 @@ static int add_devices(struct vm *vm, const char **why)
 
 	vm_serial_init(&vm->serial, vm);
 	if ((r = vm_pio_register(vm, VM_PORT_SERIAL, 8, vm_serial_io, &vm->serial)) < 0 ||
-	    (r = vm_legacy_init(vm)) < 0 || (r = vm_pci_init(&vm->pci, vm)) < 0 || (r = vm_hotplug_init(vm)) < 0) {
+	    (r = vm_legacy_init(vm)) < 0 || (r = vm_pci_init(&vm->pci, vm)) < 0 || (r = vm_hotplug_init(vm)) < 0 ||
+	    (r = vm_hotplug_control_init(vm)) < 0) {
 		*why = "cannot set up the devices";
 		return r;
 	}

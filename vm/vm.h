@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <sys/types.h>
 
+#include "util/pciaddr.h"
 #include "util/util.h"
 
 /* ---- Guest physical layout ----
@@ -294,6 +295,8 @@ enum vm_slot_state {
 	VM_SLOT_EJECTED,         /* the guest let go (its _EJ0), asked or on its own */
 };
 int vm_hotplug_add(struct vm *vm, struct vm_pci_device *dev, int slot);
+/* The same for a device a constructor already put on the bus at slot (vm_vfio_pci_add, ...). */
+int vm_hotplug_announce(struct vm *vm, unsigned slot);
 int vm_hotplug_request_eject(struct vm *vm, unsigned slot);
 enum vm_slot_state vm_hotplug_state(struct vm *vm, unsigned slot);
 const char *vm_slot_state_to_string(enum vm_slot_state s);
@@ -301,6 +304,10 @@ const char *vm_slot_state_to_string(enum vm_slot_state s);
 int vm_hotplug_wait(struct vm *vm, unsigned slot, enum vm_slot_state want, int timeout_ms);
 /* -EBUSY when the guest has not ejected it and force is false; -ENOENT for an empty slot. */
 int vm_hotplug_remove(struct vm *vm, unsigned slot, bool force, struct vm_pci_device **ret_dev);
+/* Devices plugged into the running VM by `ptctl assign` (control commands plug/slot/unplug/remove, see
+ * vm/hotplug-ctl.c) and still there: their addresses and whether the assignment moved them to vfio-pci.
+ * The VM's runner returns them to the host when the VM ends, as it does its --assign devices. */
+size_t vm_hotplug_assigned(const struct vm *vm, char (*addrs)[PCI_ADDR_STRLEN], bool *moved, size_t max);
 
 /* ---- MSI and MSI-X into the guest ----
  * The VM owns the one KVM GSI routing table (KVM_SET_GSI_ROUTING replaces it whole). An MSI message
