@@ -272,13 +272,18 @@ static int control_connect(const char *path, const char *command)
 
 int vm_control_request(const char *path, const char *command, char **ret_reply)
 {
+	return vm_control_request_timeout(path, command, 5000, ret_reply);
+}
+
+int vm_control_request_timeout(const char *path, const char *command, int timeout_ms, char **ret_reply)
+{
 	_cleanup_close_ int fd = control_connect(path, command);
-	char buf[256];
+	char buf[1024];
 	int r;
 
 	if (fd < 0)
 		return fd;
-	r = read_line(fd, buf, sizeof(buf), 5000);
+	r = read_line(fd, buf, sizeof(buf), timeout_ms);
 	if (r < 0)
 		return r;
 	*ret_reply = strdup(buf);

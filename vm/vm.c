@@ -1,5 +1,6 @@
 /* vm.c: the VM as a whole: the sequencer that builds it (KVM objects, RAM, devices, tables, vCPUs, boot),
  * the trapped-I/O bus, the console sink with panic detection, and the loop that runs it to its end. */
+#include <ctype.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -39,6 +40,17 @@ const char *vm_exit_reason_to_string(enum vm_exit_reason r)
 }
 
 const char *vm_name(const struct vm *vm) { return vm->name; }
+
+bool vm_name_valid(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n == 0 || n > 32 || s[0] == '.' || s[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!(isalnum((unsigned char)s[i]) || s[i] == '-' || s[i] == '_' || s[i] == '.'))
+			return false;
+	return true;
+}
 unsigned vm_cpus(const struct vm *vm) { return vm->ncpus; }
 uint64_t vm_memory_size(const struct vm *vm) { return vm->mem->size; }
 const char *vm_error(const struct vm *vm) { return vm->error; }

@@ -147,6 +147,9 @@ const char *vm_error(const struct vm *vm);
 
 /* Sends one command line ("status", "stop") and returns the reply line (without newline). */
 int vm_control_request(const char *path, const char *command, char **ret_reply);
+int vm_control_request_timeout(const char *path, const char *command, int timeout_ms, char **ret_reply);
+/* A VM name: 1-32 of [A-Za-z0-9._-], not starting with '.' or '-' (it names a folder under /run/ptctl/vm). */
+bool vm_name_valid(const char *s);
 /* Attaches the terminal (in_fd/out_fd) to the VM's serial console until the escape (Ctrl-] ) or EOF. */
 int vm_control_console(const char *path, int in_fd, int out_fd);
 
