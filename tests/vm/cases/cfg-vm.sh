@@ -21,6 +21,7 @@ rig_l2_initrd || fail "cannot assemble the nested guest's initramfs"
 
 cleanup() {
 	[ -z "${vm_pid:-}" ] || kill "$vm_pid" 2>/dev/null
+	[ -z "${iperf_pid:-}" ] || kill "$iperf_pid" 2>/dev/null
 	wait 2>/dev/null
 	local vf2
 	[ -e "$sys/$pf/virtfn2" ] && vf2=$(basename "$(readlink "$sys/$pf/virtfn2")") &&
@@ -70,7 +71,9 @@ expect_match "$out" 'vm guest1 +drifted +not running' "status: the autostart VM 
 expect_eq "$(ptctl config vms --autostart --names)" guest1 "autostart VMs"
 
 stat() { cat "/sys/class/net/$dev/statistics/$1"; }
-rx0=$(stat rx_packets)
+rx0=$(stat rx_packets) tx0=$(stat tx_packets)
+iperf3 -s -B "$host_ip" -1 >iperf-server.log 2>&1 &
+iperf_pid=$!
 # ExecStart of ptctl-vm@guest1.service.
 echo "\$ ptctl vm run guest1 --from-config"
 timeout 240 ptctl vm run guest1 --from-config </dev/null >vm.log 2>&1 &
@@ -87,9 +90,15 @@ wait "$vm_pid"
 rc=$?
 vm_pid=
 [ "$rc" = 5 ] || [ "$rc" = 0 ] || fail "vm run after SIGTERM exited $rc (expected 5: stopped, or 0 if the guest had powered off)"
-rx=$(($(stat rx_packets) - rx0))
-echo "PF $dev: +$rx rx packets from the guest's VF"
-[ "$rx" -ge 10 ] || fail "PF rx packets moved by only $rx"
+rx=$(($(stat rx_packets) - rx0)) tx=$(($(stat tx_packets) - tx0))
+echo "PF $dev: +$rx rx packets, +$tx tx packets"
+[ "$rx" -ge 1000 ] || fail "PF rx packets moved by only $rx"
+[ "$tx" -ge 10 ] || fail "PF tx packets moved by only $tx"
+wait "$iperf_pid"
+expect_eq "$?" 0 "iperf3 server exit status"
+iperf_pid=
+grep -q receiver iperf-server.log || { cat iperf-server.log; fail "the iperf3 server saw no test"; }
+echo "MEASURED igb VF via ptctl's own VMM from the configuration: ping avg $(tr -d '\r' <vm.log | sed -n 's/^VF-PING avg_ms=//p') ms, iperf3 $(tr -d '\r' <vm.log | sed -n 's/^VF-IPERF mbit=//p') Mbit/s"
 expect_eq "$(driver_of "$vf")" vfio-pci "the VF stays on vfio-pci after the VM (the configuration binds it)"
 expect_ok ptctl apply
 expect_match "$out" '^nothing to do' "apply after the VM"
