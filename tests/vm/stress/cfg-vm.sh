@@ -4,7 +4,8 @@
 # converges, the generator's list names the VM, `ptctl vm run NAME --from-config` boots the
 # guest with the VF, and the guest's igbvf sees the configured MAC and pings the PF through the VF.
 # Both sides checked: the guest's ping and VF vectors, the PF's packet counters. SIGTERM ends the VM as a
-# unit stop would (exit 5); the VF stays on vfio-pci (the configuration binds it).
+# unit stop would (exit 5); the VF stays on vfio-pci (the configuration binds it). In make stress, not make
+# check: a nested boot with pass-through under TCG takes 1-3 minutes on a loaded machine.
 # rig-timeout: 300
 # rig-needs: apply vm
 . /rig/lib.sh
@@ -92,7 +93,7 @@ vm_pid=
 [ "$rc" = 5 ] || [ "$rc" = 0 ] || fail "vm run after SIGTERM exited $rc (expected 5: stopped, or 0 if the guest had powered off)"
 rx=$(($(stat rx_packets) - rx0)) tx=$(($(stat tx_packets) - tx0))
 echo "PF $dev: +$rx rx packets, +$tx tx packets"
-[ "$rx" -ge 1000 ] || fail "PF rx packets moved by only $rx"
+[ "$rx" -ge 100 ] || fail "PF rx packets moved by only $rx"
 [ "$tx" -ge 10 ] || fail "PF tx packets moved by only $tx"
 wait "$iperf_pid"
 expect_eq "$?" 0 "iperf3 server exit status"
