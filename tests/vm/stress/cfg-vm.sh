@@ -6,7 +6,7 @@
 # Both sides checked: the guest's ping and VF vectors, the PF's packet counters. SIGTERM ends the VM as a
 # unit stop would (exit 5); the VF stays on vfio-pci (the configuration binds it). In make stress, not make
 # check: a nested boot with pass-through under TCG takes 1-3 minutes on a loaded machine.
-# rig-timeout: 300
+# rig-timeout: 360
 # rig-needs: apply vm
 . /rig/lib.sh
 
@@ -77,9 +77,11 @@ iperf3 -s -B "$host_ip" -1 >iperf-server.log 2>&1 &
 iperf_pid=$!
 # ExecStart of ptctl-vm@guest1.service.
 echo "\$ ptctl vm run guest1 --from-config"
-timeout 240 ptctl vm run guest1 --from-config </dev/null >vm.log 2>&1 &
+# The nested boot's wait stretches with the test host's slowness (RIG_SCALE, 1-4), as rig_l2's does.
+limit=$((180 * ${RIG_SCALE:-1}))
+timeout $((limit + 60)) ptctl vm run guest1 --from-config </dev/null >vm.log 2>&1 &
 vm_pid=$!
-wait_for 200 grep -qE '^(VF-OK|vf-traffic: FAIL|RIG-L2-EXIT)' vm.log
+wait_for "$limit" grep -qE '^(VF-OK|vf-traffic: FAIL|RIG-L2-EXIT)' vm.log
 tr -d '\r' <vm.log | sed 's/^/vm| /'
 grep -q '^VF-OK' vm.log || fail "the guest's checks did not pass"
 expect_match "$(grep -a '^VF-NETDEV' vm.log | tr -d '\r')" "$vfmac" "the guest's VF has the configured MAC"
