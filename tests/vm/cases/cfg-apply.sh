@@ -104,9 +104,10 @@ expect_eq "$(host_state)" "$before" "a broken file changes nothing"
 rm -rf /etc/ptctl/rig.conf.d
 
 # --- SIGKILL half-way, then apply converges ---
-# PTCTL_TEST_PAUSE_AT=N stops ptctl before its Nth change (util/root.h): change 2 is the VF count (the
-# autoprobe write before it done), change 4 is VF 2's driver_override (its VF settings sent, its original
-# driver recorded, the bind not made). Killed there, the next apply must converge from what is left.
+# PTCTL_TEST_PAUSE_AT=N stops ptctl before its Nth change (util/root.h). From a host without VFs (autoprobe
+# already off), change 1 is the VF count; the VF settings go over rtnetlink; change 2 is the record of VF 2's
+# original driver (VFs created and set, the bind not begun), change 4 is drivers_probe (VF 2's
+# driver_override written, nothing bound). Killed there, the next apply must converge from what is left.
 for at in 2 4; do
 	expect_ok ptctl release "$(vf_addr 2)"
 	expect_ok ptctl sriov destroy "$pf"
