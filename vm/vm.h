@@ -56,6 +56,15 @@ enum vm_exit_reason {
 int vm_exit_status(enum vm_exit_reason r);
 const char *vm_exit_reason_to_string(enum vm_exit_reason r);
 
+/* What backs guest RAM (vm_ram_info() says what a VM got, and why). */
+enum vm_ram_backing {
+	VM_RAM_AUTO,       /* per host: reserved hugetlb pages, else anonymous THP, else shmem THP, else 4K */
+	VM_RAM_ANON,       /* anonymous memory (THP where enabled); vm_ram_region.fd is -1 */
+	VM_RAM_MEMFD,      /* a memfd (shmem THP where enabled) */
+	VM_RAM_HUGETLB_2M, /* reserved 2M hugetlb pages */
+	VM_RAM_HUGETLB_1G, /* reserved 1G hugetlb pages */
+};
+
 struct vm_config {
 	const char *name;
 	const char *kernel;  /* bzImage or vmlinux ELF; NULL: none (a raw payload is loaded with vm_load_raw()) */
@@ -63,8 +72,10 @@ struct vm_config {
 	const char *cmdline; /* optional; console=ttyS0 is the caller's choice */
 	uint64_t memory;     /* bytes, multiple of 2 MiB */
 	unsigned cpus;       /* 1..VM_MAX_CPUS */
-	uint64_t hugepage_size; /* 0 (memfd), 2 MiB or 1 GiB (hugetlb memfd) */
-	bool prefault;       /* touch all RAM before boot (what VFIO pinning does anyway) */
+	enum vm_ram_backing backing; /* what backs guest RAM: VM_RAM_AUTO (0) chooses per host */
+	uint64_t hugepage_size; /* 0, or 2 MiB / 1 GiB: hugetlb of that size (as backing VM_RAM_HUGETLB_*) */
+	bool prefault;       /* fault all RAM in before boot, in parallel (done anyway when devices are assigned:
+			      * VFIO pins it) */
 	int console_in;      /* fd the serial console reads from, -1 for none */
 	int console_out;     /* fd the serial console writes to, -1 for none */
 	bool no_sandbox;     /* vCPU threads run without their seccomp filter (debugging only) */
@@ -162,10 +173,27 @@ int vm_host_hugepages_free(uint64_t page_size, uint64_t *ret);
 
 struct vm_ram_region {
 	uint64_t gpa, size;
-	void *hva;
-	int fd;             /* the memfd backing it */
-	uint64_t fd_offset;
+	void *hva;          /* aligned to page_size */
+	int fd;             /* the memfd backing it, or -1 (anonymous memory) */
+	uint64_t fd_offset; /* meaningful only when fd >= 0 */
+	uint64_t page_size; /* 4K, 2M or 1G (2M with THP: best effort, see vm_ram_info's huge_bytes) */
 };
+/* What backs the VM's RAM and why, for `ptctl vm show` / `vm run -v`. Strings live until vm_free(). */
+struct vm_ram_info {
+	const char *backing;     /* "anon", "memfd", "hugetlb-2m", "hugetlb-1g" */
+	uint64_t page_size;      /* what the backing gives: 4K, 2M, 1G */
+	bool transparent;        /* THP: huge pages when the kernel has them */
+	const char *reason;      /* why this backing, in words */
+	uint64_t huge_bytes;     /* RAM backed by huge pages now (/proc/self/smaps; grows as the guest touches it) */
+	bool huge_bytes_known;
+	bool prefaulted;         /* faulted in before boot (--prefault, or pinned for an assigned device) */
+	double prefault_ms;
+	unsigned prefault_threads;
+};
+int vm_ram_info(const struct vm *vm, struct vm_ram_info *ret);
+/* Faults all guest RAM in (one thread per usable CPU) unless done already: call before mapping it for
+ * DMA, so VFIO pins present pages instead of faulting them in one thread. */
+int vm_ram_prefault(struct vm *vm);
 /* The RAM regions in ascending gpa order; valid until vm_free(). */
 size_t vm_ram_regions(const struct vm *vm, const struct vm_ram_region **ret);
 /* Host address of [gpa, gpa + len) if it lies wholly inside one RAM region, else NULL. */
