@@ -48,17 +48,6 @@ struct vm_opts {
 	struct vm_nic_config nics[MAX_NICS];     /* tap names point into argv */
 };
 
-static bool name_ok(const char *s)
-{
-	size_t n = s ? strlen(s) : 0;
-	if (n == 0 || n > 32 || s[0] == '.' || s[0] == '-')
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!(isalnum((unsigned char)s[i]) || s[i] == '-' || s[i] == '_' || s[i] == '.'))
-			return false;
-	return true;
-}
-
 static int vm_path(char *buf, size_t len, const char *name, const char *file)
 {
 	return root_path(buf, len, VM_DIR "/%s%s%s", name, file ? "/" : "", file ? file : "");
@@ -228,7 +217,7 @@ static int parse_run_opts(int argc, char **argv, const struct verb_ctx *ctx, con
 		return verb_usage_error(ctx, verb, optind >= argc ? "a VM name is required" : "unexpected argument '%s'",
 					argv[optind + (optind < argc)]);
 	o->name = argv[optind];
-	if (!name_ok(o->name))
+	if (!vm_name_valid(o->name))
 		return verb_usage_error(ctx, verb, "'%s' is not a VM name (1-32 of A-Z a-z 0-9 - _ .)", o->name);
 	if (dir && !from_config)
 		return verb_usage_error(ctx, verb, "--config goes with --from-config");
@@ -376,10 +365,22 @@ static int assign_devices(struct vm_opts *o)
 	return EXIT_OK;
 }
 
+/* Devices `ptctl assign` plugged into this VM while it ran and that were still there at its end. */
+static char hot_addr[32][PCI_ADDR_STRLEN];
+static bool hot_moved[32];
+static size_t nhot;
+
 /* After the VM is gone (every VFIO fd closed, the devices reset): records removed, and the devices
  * this VM moved to vfio-pci back on their original drivers unless --keep-bound. */
 static void return_devices(const struct vm_opts *o)
 {
+	for (size_t i = nhot; i-- > 0;) {
+		_cleanup_free_ char *why = NULL;
+		int r = vm_assign_finish(hot_addr[i], hot_moved[i] && !o->keep_bound, &why);
+		if (r < 0)
+			log_error("%s (it stays on vfio-pci; 'ptctl release %s' returns it)", why ? why : strerror(-r),
+				  hot_addr[i]);
+	}
 	for (size_t i = o->nassign; i-- > 0;) {
 		_cleanup_free_ char *why = NULL;
 		int r = vm_assign_finish(o->assign[i], o->moved[i] && !o->keep_bound, &why);
@@ -454,6 +455,7 @@ static int run_vm(const struct vm_opts *o, bool background, int notify_fd, const
 	}
 	r = vm_run(vm, &reason);
 	atomic_store(&signal_vm, NULL);
+	nhot = vm_hotplug_assigned(vm, hot_addr, hot_moved, ARRAY_SIZE(hot_addr));
 	remove_info(o->name);
 	if (r < 0)
 		return log_error("%s: cannot run: %s", o->name, strerror(-r)), EXIT_FAIL;
@@ -641,7 +643,7 @@ static int one_name(int argc, char **argv, const struct verb_ctx *ctx, const cha
 	if (argc != 2)
 		return verb_usage_error(ctx, verb, argc < 2 ? "a VM name is required" : "unexpected argument '%s'",
 					argv[argc < 2 ? 0 : 2]);
-	if (!name_ok(argv[1]))
+	if (!vm_name_valid(argv[1]))
 		return verb_usage_error(ctx, verb, "'%s' is not a VM name", argv[1]);
 	*ret = argv[1];
 	return GO_ON;
