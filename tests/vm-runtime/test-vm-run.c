@@ -8,10 +8,13 @@
 #include <cmocka.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "tests/lib/testskip.h"
 #include "vm/internal.h"
 #include "vm/vm.h"
 
@@ -50,14 +53,6 @@ struct run {
 	char out[1 << 17];
 	size_t out_len;
 };
-
-static bool have_kvm(void)
-{
-	if (access("/dev/kvm", R_OK | W_OK) == 0)
-		return true;
-	fprintf(stderr, "test-vm-run: no usable /dev/kvm here, skipping\n");
-	return false;
-}
 
 static void *stop_later(void *arg)
 {
@@ -105,8 +100,8 @@ static void test_hello_poweroff(void **s)
 {
 	static struct run r;
 	(void)s;
-	if (!have_kvm())
-		skip();
+	if (!test_have_kvm())
+		TEST_SKIP("kvm", "no usable /dev/kvm");
 	run_payload(hello, sizeof(hello), NULL, 1, &r, false);
 	assert_int_equal(r.reason, VM_EXIT_POWEROFF);
 	assert_int_equal(vm_exit_status(r.reason), 0);
@@ -117,8 +112,8 @@ static void test_two_vcpus(void **s)
 {
 	static struct run r;
 	(void)s;
-	if (!have_kvm())
-		skip();
+	if (!test_have_kvm())
+		TEST_SKIP("kvm", "no usable /dev/kvm");
 	/* vCPU 1 waits for a SIPI that never comes: ending the VM must still stop and join it. */
 	run_payload(hello, sizeof(hello), NULL, 2, &r, false);
 	assert_int_equal(r.reason, VM_EXIT_POWEROFF);
@@ -129,8 +124,8 @@ static void test_reboots(void **s)
 {
 	static struct run r;
 	(void)s;
-	if (!have_kvm())
-		skip();
+	if (!test_have_kvm())
+		TEST_SKIP("kvm", "no usable /dev/kvm");
 	run_payload(kbd_reset, sizeof(kbd_reset), NULL, 1, &r, false);
 	assert_int_equal(r.reason, VM_EXIT_REBOOT);
 	assert_int_equal(vm_exit_status(r.reason), 3);
@@ -146,8 +141,8 @@ static void test_panic(void **s)
 	const char *text = "[    1.0] Kernel panic - not syncing: Attempted to kill init!\n"
 			   "[    1.0] ---[ end Kernel panic - not syncing: Attempted to kill init! ]---\n";
 	(void)s;
-	if (!have_kvm())
-		skip();
+	if (!test_have_kvm())
+		TEST_SKIP("kvm", "no usable /dev/kvm");
 	run_payload(print, sizeof(print), text, 1, &r, false);
 	assert_int_equal(r.reason, VM_EXIT_PANIC);
 	assert_int_equal(vm_exit_status(r.reason), 4);
@@ -165,8 +160,8 @@ static void test_stop(void **s)
 {
 	static struct run r;
 	(void)s;
-	if (!have_kvm())
-		skip();
+	if (!test_have_kvm())
+		TEST_SKIP("kvm", "no usable /dev/kvm");
 	run_payload(spin, sizeof(spin), NULL, 2, &r, true);
 	assert_int_equal(r.reason, VM_EXIT_STOPPED);
 	assert_int_equal(vm_exit_status(r.reason), 5);
@@ -176,8 +171,8 @@ static void test_hostile(void **s)
 {
 	static struct run r;
 	(void)s;
-	if (!have_kvm())
-		skip();
+	if (!test_have_kvm())
+		TEST_SKIP("kvm", "no usable /dev/kvm");
 	run_payload(hostile, sizeof(hostile), NULL, 1, &r, false);
 	assert_int_equal(r.reason, VM_EXIT_POWEROFF);
 	/* 64 KiB of NULs from the rep outsb, then the 'Z' that proves the VMM survived to the end. */
@@ -209,8 +204,8 @@ static void test_stalled_console(void **s)
 	const size_t len = 1 << 20;
 
 	(void)s;
-	if (!have_kvm())
-		skip();
+	if (!test_have_kvm())
+		TEST_SKIP("kvm", "no usable /dev/kvm");
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 	fcntl(p[1], F_SETPIPE_SZ, 4096);
 	cfg.console_out = p[1];
@@ -281,8 +276,8 @@ static void test_control_event_driven(void **s)
 	pthread_t th;
 
 	(void)s;
-	if (!have_kvm())
-		skip();
+	if (!test_have_kvm())
+		TEST_SKIP("kvm", "no usable /dev/kvm");
 	snprintf(t.path, sizeof(t.path), "/tmp/ptctl-test-ctl-%ld", (long)getpid());
 	assert_int_equal(vm_new(&cfg, &t.vm, &why), 0);
 	assert_int_equal(vm_load_raw(t.vm, spin, sizeof(spin)), 0);
@@ -304,12 +299,80 @@ static void test_control_event_driven(void **s)
 	free(t.c_reply);
 }
 
+/* A vCPU thread runs confined: what a device handler does on it may not open files, make sockets or
+ * start processes (EPERM), while the calls a data path needs (eventfd write, clock) still work. The guest
+ * writes to a port whose handler tries each, then powers off. */
+struct sandbox_probe {
+	int open_errno, socket_errno, fork_errno, efd_ok; /* fork_errno: kill()'s */
+	pid_t tid;
+	int efd;
+};
+
+static void sandbox_port(void *opaque, uint64_t off, uint8_t *data, unsigned len, bool is_write)
+{
+	struct sandbox_probe *p = opaque;
+	uint64_t one = 1;
+	(void)off;
+	(void)data;
+	(void)len;
+	if (!is_write)
+		return;
+	p->tid = gettid();
+	p->open_errno = open("/etc/hostname", O_RDONLY | O_CLOEXEC) < 0 ? errno : 0;
+	p->socket_errno = socket(AF_UNIX, SOCK_STREAM, 0) < 0 ? errno : 0;
+	/* kill() with signal 0 only checks: harmless if allowed, refused under the filter. */
+	p->fork_errno = kill(getpid(), 0) < 0 ? errno : 0;
+	p->efd_ok = write(p->efd, &one, sizeof(one)) == sizeof(one);
+}
+
+static void run_sandbox_probe(bool no_sandbox, struct sandbox_probe *p)
+{
+	/* mov $0x510,%dx; out %al,(%dx); then S5 as in hello */
+	static const uint8_t code[] = { 0x66, 0xba, 0x10, 0x05, 0xee, 0x66, 0xba, 0x04, 0x06,
+					0x66, 0xb8, 0x00, 0x34, 0x66, 0xef, 0xf4, 0xeb, 0xfd };
+	struct vm_config cfg = { .name = "sb", .memory = 32 << 20, .cpus = 1, .console_in = -1, .console_out = -1,
+				 .no_sandbox = no_sandbox };
+	struct vm *vm = NULL;
+	const char *why = NULL;
+	enum vm_exit_reason reason;
+
+	*p = (struct sandbox_probe){ .open_errno = -1, .efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) };
+	assert_true(p->efd >= 0);
+	assert_int_equal(vm_new(&cfg, &vm, &why), 0);
+	assert_int_equal(vm_pio_register(vm, 0x510, 1, sandbox_port, p), 0);
+	assert_int_equal(vm_load_raw(vm, code, sizeof(code)), 0);
+	assert_int_equal(vm_run(vm, &reason), 0);
+	assert_int_equal(reason, VM_EXIT_POWEROFF);
+	vm_free(vm);
+	close(p->efd);
+}
+
+static void test_vcpu_sandbox(void **s)
+{
+	struct sandbox_probe p;
+	(void)s;
+	if (!test_have_kvm())
+		TEST_SKIP("kvm", "no usable /dev/kvm");
+	run_sandbox_probe(false, &p);
+	assert_int_equal(p.open_errno, EPERM);
+	assert_int_equal(p.socket_errno, EPERM);
+	assert_int_equal(p.fork_errno, EPERM);
+	assert_true(p.efd_ok);
+	/* The same handler on an unconfined vCPU (no_sandbox) can open the file: the filter made the difference. */
+	run_sandbox_probe(true, &p);
+	assert_int_equal(p.open_errno, 0);
+	assert_int_equal(p.socket_errno, 0);
+	assert_int_equal(p.fork_errno, 0);
+	assert_true(p.efd_ok);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hello_poweroff),
-		cmocka_unit_test(test_stalled_console), cmocka_unit_test(test_control_event_driven), cmocka_unit_test(test_two_vcpus), cmocka_unit_test(test_reboots),
+		cmocka_unit_test(test_stalled_console), cmocka_unit_test(test_control_event_driven),
+		cmocka_unit_test(test_vcpu_sandbox), cmocka_unit_test(test_two_vcpus), cmocka_unit_test(test_reboots),
 		cmocka_unit_test(test_panic),          cmocka_unit_test(test_stop),      cmocka_unit_test(test_hostile),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return test_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }
