@@ -81,3 +81,4 @@ expect_ok ptctl unassign "$vf" hp2 --timeout 3 --force
 expect_eq "$(driver_of "$vf")" "$drv0" "VF driver after unassign --force"
 [ ! -e "/run/ptctl/assigned/$vf" ] || fail "assignment record left after unassign --force"
 ptctl vm stop hp2 >/dev/null
+
