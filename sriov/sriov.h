@@ -67,6 +67,7 @@ struct sriov_change_error {
 	char *reason;             /* -EBUSY: why it is in use; -ETIMEDOUT: what was missing */
 	unsigned present;         /* -ETIMEDOUT: VFs that did appear */
 	int rollback;             /* < 0: restoring the previous state failed too (then it is half-done) */
+	bool changed;             /* a write took before the failure (false: nothing was changed) */
 };
 void sriov_change_error_done(struct sriov_change_error *e);
 
