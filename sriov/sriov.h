@@ -35,6 +35,9 @@ struct sriov_pf {
 /* Reads the PF's SR-IOV state. -ENODEV: no such PCI device; -EOPNOTSUPP: not SR-IOV capable
  * (no sriov_totalvfs, or it is a VF itself). */
 int sriov_pf_load(const char *address, struct sriov_pf **ret);
+/* The same; when an attribute holds what the kernel never writes, *ret_why (if not NULL) names the
+ * file and the reason ("/sys/.../sriov_totalvfs: '99999999999' is out of range (0-65535)"). */
+int sriov_pf_load_why(const char *address, struct sriov_pf **ret, char **ret_why);
 void sriov_pf_free(struct sriov_pf *pf);
 static inline void sriov_pf_freep(struct sriov_pf **p)
 {

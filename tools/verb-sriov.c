@@ -27,7 +27,8 @@ static int load_pf(const struct verb_ctx *ctx, const char *verb, const char *arg
 	if (pci_addr_parse(arg, &a) < 0)
 		return verb_usage_error(ctx, verb, "%s: not a PCI address (expected DDDD:BB:DD.F, e.g. 0000:03:00.0)",
 					arg);
-	r = sriov_pf_load(arg, ret);
+	_cleanup_free_ char *why = NULL;
+	r = sriov_pf_load_why(arg, ret, &why);
 	if (r == -ENODEV) {
 		log_error("%s: no such PCI device (see ptctl list)", arg);
 		return EXIT_USAGE;
@@ -37,7 +38,7 @@ static int load_pf(const struct verb_ctx *ctx, const char *verb, const char *arg
 		return EXIT_USAGE;
 	}
 	if (r < 0) {
-		log_error("%s: cannot read its SR-IOV state: %s", arg, strerror(-r));
+		log_error("%s: cannot read its SR-IOV state: %s", arg, why ? why : strerror(-r));
 		return EXIT_FAIL;
 	}
 	return EXIT_OK;
