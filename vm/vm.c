@@ -127,14 +127,15 @@ int vm_pio_unregister(struct vm *vm, uint16_t port)
 }
 
 /* The range is copied out and the bus lock dropped before the handler runs: vCPUs never wait on each
- * other's devices, and a handler may change the bus (a BAR moved by a config write). Devices outlive the
- * run loop (vm_free joins the vCPUs first), so the copied opaque stays valid. */
+ * other's devices, and a handler may change the bus (a BAR moved by a config write). The handler lock is
+ * read-held throughout, so a device taken off the bus (hot removal) is freed only after vm_io_quiesce(). */
 void vm_io_dispatch(struct vm *vm, bool mmio, uint64_t addr, uint8_t *data, unsigned len, bool is_write)
 {
 	const struct vm_io_range *t = mmio ? vm->mmio : vm->pio;
 	struct vm_io_range hit = { .fn = NULL };
 	size_t n;
 
+	pthread_rwlock_rdlock(&vm->handler_lock);
 	pthread_rwlock_rdlock(&vm->bus_lock);
 	n = mmio ? vm->nmmio : vm->npio;
 	for (size_t i = 0; i < n; i++) {
@@ -149,6 +150,13 @@ void vm_io_dispatch(struct vm *vm, bool mmio, uint64_t addr, uint8_t *data, unsi
 		hit.fn(hit.opaque, addr - hit.base, data, len, is_write);
 	else if (!is_write)
 		memset(data, 0xff, len);
+	pthread_rwlock_unlock(&vm->handler_lock);
+}
+
+void vm_io_quiesce(struct vm *vm)
+{
+	pthread_rwlock_wrlock(&vm->handler_lock);
+	pthread_rwlock_unlock(&vm->handler_lock);
 }
 
 static int ioeventfd(struct vm *vm, bool mmio, uint64_t addr, unsigned len, int efd, bool deassign)
@@ -465,9 +473,11 @@ struct vm *vm_free(struct vm *vm)
 		close(vm->wake_fd);
 	vm_pci_free_devices(&vm->pci);
 	vm_serial_destroy(&vm->serial);
+	vm_hotplug_destroy(vm);
 	irq_routes_free(vm->routes);
 	vm_memory_free(vm->mem);
 	pthread_rwlock_destroy(&vm->bus_lock);
+	pthread_rwlock_destroy(&vm->handler_lock);
 	pthread_mutex_destroy(&vm->routes_lock);
 	pthread_mutex_destroy(&vm->slots_lock);
 	pthread_mutex_destroy(&vm->legacy_lock);
@@ -577,7 +587,7 @@ static int add_devices(struct vm *vm, const char **why)
 
 	vm_serial_init(&vm->serial, vm);
 	if ((r = vm_pio_register(vm, VM_PORT_SERIAL, 8, vm_serial_io, &vm->serial)) < 0 ||
-	    (r = vm_legacy_init(vm)) < 0 || (r = vm_pci_init(&vm->pci, vm)) < 0) {
+	    (r = vm_legacy_init(vm)) < 0 || (r = vm_pci_init(&vm->pci, vm)) < 0 || (r = vm_hotplug_init(vm)) < 0) {
 		*why = "cannot set up the devices";
 		return r;
 	}
@@ -646,6 +656,7 @@ int vm_new(const struct vm_config *cfg, struct vm **ret, const char **ret_why)
 	pthread_mutex_init(&vm->routes_lock, NULL);
 	pthread_mutex_init(&vm->slots_lock, NULL);
 	pthread_rwlock_init(&vm->bus_lock, NULL);
+	pthread_rwlock_init(&vm->handler_lock, NULL);
 	vm->ncpus = cfg->cpus;
 	vm->sandbox = !cfg->no_sandbox;
 	vm->console_in = cfg->console_in;
