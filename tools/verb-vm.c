@@ -802,7 +802,7 @@ static int vm_show_run(int argc, char **argv, const struct verb_ctx *ctx)
 	_cleanup_json_ json_object *o = NULL;
 	int r = one_name(argc, argv, ctx, "vm show", &name);
 
-	if (r >= 0)
+	if (r != GO_ON)
 		return r;
 	if (!name_running(name))
 		return log_error("%s: not running (see 'ptctl vm list')", name), EXIT_FAIL;
