@@ -4,6 +4,7 @@
 #   make check           install deps, unit tests + integration tests on the test host rig (RIG=0 skips the rig)
 #   make check SANITIZE=1  unit tests under ASan+UBSan (separate build dir)
 #   make demo            install what is needed, build, boot the test host, walk through the flow
+#   make bench           benchmarks on the test host rig (ptctl bench nic against QEMU; BENCH_DURATION=S)
 #   make install         PREFIX=/usr/local DESTDIR=
 
 PREFIX ?= /usr/local
@@ -44,7 +45,7 @@ TEST_BINS := $(TEST_SRCS:%.c=$(BUILD)/%)
 FIXTURES := $(FIXTURE_SRCS:%.c=$(BUILD)/%)
 RIG_TOOLS := $(patsubst tests/vm/tools/%.c,$(BUILD)/rig-tools/%,$(RIG_TOOL_SRCS))
 
-.PHONY: all unit check rig-check demo install clean deps
+.PHONY: all unit check rig-check demo bench install clean deps
 all: $(BUILD)/ptctl $(RIG_TOOLS) $(TEST_BINS) $(FIXTURES)
 
 $(BUILD)/obj/%.o: %.c
@@ -103,6 +104,11 @@ demo:
 	@[ "$(NODEPS)" = 1 ] || $(MAKE) --no-print-directory deps
 	$(MAKE) --no-print-directory all
 	BUILD=$(BUILD) tests/vm/rig demo
+
+# Long benchmarks, not part of make check: every tests/vm/bench/*.sh in one test host boot.
+bench: $(BUILD)/ptctl $(RIG_TOOLS)
+	BUILD=$(BUILD) RIG_APPEND="$(if $(BENCH_DURATION),bench_duration=$(BENCH_DURATION))" \
+		tests/vm/rig exec tests/vm/bench/*.sh
 
 install: $(BUILD)/ptctl
 	install -D -m 0755 $(BUILD)/ptctl $(DESTDIR)$(BINDIR)/ptctl

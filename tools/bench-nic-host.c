@@ -20,6 +20,7 @@
 #include "util/root.h"
 #include "util/state.h"
 #include "vfio/vfio.h"
+#include "vm/vm.h"
 
 /* ---- rtnetlink ---- */
 
@@ -296,6 +297,13 @@ static int run_one(struct nb_undo *u)
 		return close(u->fd) < 0 ? negative_errno() : 0;
 	case NB_UNDO_RELEASE:
 		return release(u->a);
+	case NB_UNDO_ASSIGN: {
+		_cleanup_free_ char *why = NULL;
+		int r = vm_assign_finish(u->a, streq(u->b, "release"), &why);
+		if (r < 0 && why)
+			log_warning("%s", why);
+		return r;
+	}
 	case NB_UNDO_NUMVFS:
 		return numvfs_zero(u->a);
 	case NB_UNDO_KILL:
@@ -314,7 +322,8 @@ static const char *what(const struct nb_undo *u, char *buf, size_t len)
 	case NB_UNDO_LINK_DOWN: snprintf(buf, len, "%s: still up (ip link set %s down)", u->a, u->a); break;
 	case NB_UNDO_LINK_DEL: snprintf(buf, len, "%s: tap still there (ip link del %s)", u->a, u->a); break;
 	case NB_UNDO_CLOSE: snprintf(buf, len, "network namespace: cannot close it"); break;
-	case NB_UNDO_RELEASE: snprintf(buf, len, "%s: not returned to its driver (ptctl release %s)", u->a, u->a); break;
+	case NB_UNDO_RELEASE:
+	case NB_UNDO_ASSIGN: snprintf(buf, len, "%s: not returned to its driver (ptctl release %s)", u->a, u->a); break;
 	case NB_UNDO_NUMVFS: snprintf(buf, len, "%s: its VF is still there (ptctl sriov destroy %s)", u->a, u->a); break;
 	default: snprintf(buf, len, "%s: cannot remove it", u->a);
 	}

@@ -652,7 +652,17 @@ static void run_vm(struct bench *b, enum nicbench_path p, const char *nonce, str
 	struct guest_params gp;
 	int r;
 
-	if (p == NICBENCH_PASSTHROUGH) {
+	if (p == NICBENCH_PASSTHROUGH && !b->o.qemu) {
+		/* ptctl bind's checks and steps, and the assignment record `vm run --assign` keeps */
+		bool moved = false;
+		int k = nb_undo_push(&b->undo, NB_UNDO_ASSIGN, b->vf, "", -1, 0);
+		if ((r = vm_assign_prepare(b->vf, "ptctl-bench-nic", (long)getpid(), &moved, &why)) < 0) {
+			b->undo.items[k].done = true;
+			return set_reason(res, NICBENCH_FAILED, "%s", why ? why : strerror(-r));
+		}
+		if (moved)
+			snprintf(b->undo.items[k].b, sizeof(b->undo.items[k].b), "release");
+	} else if (p == NICBENCH_PASSTHROUGH) {
 		if (vf_to_driver(b, "vfio-pci", &why) < 0)
 			return set_reason(res, NICBENCH_FAILED, "%s", why);
 	} else if (tap_up(b, p, &why) < 0)
@@ -886,7 +896,7 @@ PTCTL_VERB(bench_nic, .name = "bench nic",
 		   "OUTPUT\n"
 		   "    vmm, vf, pf, pf_netdev, kernel, kernel_release, duration_s, loadavg (1 min, at start),\n"
 		   "    paths: [{path, status (ok, unavailable, failed), reason, driver, mbit_s (mean of both\n"
-		   "    directions), tx_mbit_s (guest -> peer), rx_mbit_s, rtt_ms, bytes, vm_exits,\n"
+		   "    directions), tx_mbit_s (guest -> peer), rx_mbit_s, rtt_ms, bytes, tx_bytes, rx_bytes, vm_exits,\n"
 		   "    vm_exits_per_mb, guest_irqs, guest_irqs_per_mb, vmm_cpu_s, vmm_cpu_percent}],\n"
 		   "    ratios: {passthrough_vs_emulated, virtio_vs_emulated, passthrough_vs_native} (null\n"
 		   "    when a side is missing). MB = 10^6 bytes; Mbit = 10^6 bits.\n"
