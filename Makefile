@@ -11,7 +11,7 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 CC ?= gcc
 PKG_CONFIG ?= pkg-config
-PKGS := libpci libudev libnl-3.0 libnl-route-3.0 json-c inih
+PKGS := libpci libudev libnl-3.0 libnl-route-3.0 json-c inih libseccomp
 RIG ?= 1
 
 ifeq ($(SANITIZE),1)

@@ -30,6 +30,7 @@
 	"    1 the VM could not start or the VMM gave up   2 bad usage or input (not a bzImage, too much memory)\n"
 
 #define MAX_ASSIGN 8
+#define MAX_NICS 8
 
 struct vm_opts {
 	const char *name, *kernel, *initrd, *cmdline;
@@ -40,6 +41,8 @@ struct vm_opts {
 	size_t nassign;
 	char assign[MAX_ASSIGN][PCI_ADDR_STRLEN]; /* canonical addresses */
 	bool moved[MAX_ASSIGN];                  /* moved to vfio-pci for this VM (returned at the end) */
+	size_t nnics;
+	struct vm_nic_config nics[MAX_NICS];     /* tap names point into argv */
 };
 
 static bool name_ok(const char *s)
@@ -65,7 +68,8 @@ static int parse_run_opts(int argc, char **argv, const struct verb_ctx *ctx, con
 		{ "cmdline", required_argument, NULL, 'c' }, { "memory", required_argument, NULL, 'm' },
 		{ "cpus", required_argument, NULL, 'p' },    { "hugepages", required_argument, NULL, 'H' },
 		{ "prefault", no_argument, NULL, 'P' },      { "assign", required_argument, NULL, 'A' },
-		{ "keep-bound", no_argument, NULL, 'K' },    { NULL, 0, NULL, 0 },
+		{ "keep-bound", no_argument, NULL, 'K' },    { "nic", required_argument, NULL, 'N' },
+		{ NULL, 0, NULL, 0 },
 	};
 	struct pci_addr pa;
 	int c, n;
@@ -104,6 +108,23 @@ static int parse_run_opts(int argc, char **argv, const struct verb_ctx *ctx, con
 		case 'K':
 			o->keep_bound = true;
 			break;
+		case 'N': {
+			char spec[256];
+			const char *why = NULL;
+			struct vm_nic_config *nic = &o->nics[o->nnics];
+
+			snprintf(spec, sizeof(spec), "%s", optarg); /* for the message: parsing splits optarg */
+			if (o->nnics == MAX_NICS)
+				return verb_usage_error(ctx, verb, "--nic: at most %d NICs", MAX_NICS);
+			if (vm_nic_parse(optarg, nic, &why) < 0)
+				return verb_usage_error(ctx, verb, "--nic '%s': %s", spec, why);
+			for (size_t i = 0; nic->tap && i < o->nnics; i++)
+				if (o->nics[i].tap && streq(o->nics[i].tap, nic->tap))
+					return verb_usage_error(ctx, verb, "--nic '%s': tap %s is already another NIC's", spec,
+								nic->tap);
+			o->nnics++;
+			break;
+		}
 		case 'H':
 			if (streq(optarg, "2m") || streq(optarg, "2M"))
 				o->hugepage_size = 2ull << 20;
@@ -280,6 +301,7 @@ static int run_vm(const struct vm_opts *o, bool background, int notify_fd, const
 		.console_in = background ? -1 : STDIN_FILENO,
 		.console_out = background ? log_fd : STDOUT_FILENO,
 		.assign = o->nassign ? assign : NULL, .nassign = o->nassign,
+		.nics = o->nnics ? o->nics : NULL, .nnics = o->nnics,
 	};
 	r = vm_new(&cfg, &vm, &why);
 	if (r < 0)
@@ -568,7 +590,15 @@ static int vm_console_run(int argc, char **argv, const struct verb_ctx *ctx)
 	"                      it ends, reset and returned to the driver it had. While the VM runs, bind,\n" \
 	"                      release and sriov destroy refuse the device (and its PF), naming the VM. A VMM\n" \
 	"                      killed with SIGKILL leaves it on vfio-pci: 'ptctl release ADDRESS' returns it.\n" \
-	"    --keep-bound      leave --assign devices on vfio-pci when the VM ends\n\n"
+	"    --keep-bound      leave --assign devices on vfio-pci when the VM ends\n"                          \
+	"    --nic MODEL[,tap=NAME][,mac=MAC]\n"                                                             \
+	"                      a network card for the guest (repeatable, up to 8), on a tap interface of the\n" \
+	"                      host: NAME if given (attached to if it exists, else created), else ptctlN;\n"   \
+	"                      a tap ptctl created goes away with the VM. MODEL: e1000 (an emulated Intel\n"   \
+	"                      82540EM: every register access traps, INTx; the guest's e1000 driver), virtio\n" \
+	"                      (virtio-net, the VMM's data path) or vhost (virtio-net, the kernel's vhost-net).\n" \
+	"                      MAC: six hex pairs, unicast; default 02:xx:xx:xx:xx:N from the VM name and the\n" \
+	"                      NIC's position N. Guest addresses are the user's; nothing is bridged.\n\n"
 
 #define MACHINE_HELP                                                                                           \
 	"THE MACHINE\n"                                                                                        \
@@ -578,7 +608,7 @@ static int vm_console_run(int argc, char **argv, const struct verb_ctx *ctx)
 	"    reset (reboot=k), CMOS clock. A kernel panic is recognised by the console line \"Kernel panic -\n" \
 	"    not syncing\" (console=ttyS0 must be set), so panic=-1 reboots count as panics.\n\n"
 
-PTCTL_VERB(vm_run, .name = "vm run", .synopsis = "NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--memory SIZE] [--cpus N] [--hugepages 2m|1g] [--prefault] [--assign ADDRESS]... [--keep-bound]",
+PTCTL_VERB(vm_run, .name = "vm run", .synopsis = "NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--memory SIZE] [--cpus N] [--hugepages 2m|1g] [--prefault] [--assign ADDRESS]... [--keep-bound] [--nic MODEL[,tap=NAME][,mac=MAC]]...",
 	   .summary = "boot a VM in the foreground, console on stdio", .run = vm_run_run,
 	   .help = "DESCRIPTION\n"
 		   "    Boots a Linux kernel in a KVM virtual machine of ptctl's own and stays in the foreground\n"
@@ -589,7 +619,7 @@ PTCTL_VERB(vm_run, .name = "vm run", .synopsis = "NAME --kernel FILE [--initrd F
 		   "    ptctl vm run vm1 --kernel /boot/vmlinuz --initrd initrd.img --cmdline 'console=ttyS0 quiet' --cpus 2\n"
 		   "    ptctl vm run vm1 --kernel /boot/vmlinuz --initrd initrd.img --memory 1G --assign 0000:01:10.0\n");
 
-PTCTL_VERB(vm_start, .name = "vm start", .synopsis = "NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--memory SIZE] [--cpus N] [--hugepages 2m|1g] [--prefault] [--assign ADDRESS]... [--keep-bound]",
+PTCTL_VERB(vm_start, .name = "vm start", .synopsis = "NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--memory SIZE] [--cpus N] [--hugepages 2m|1g] [--prefault] [--assign ADDRESS]... [--keep-bound] [--nic MODEL[,tap=NAME][,mac=MAC]]...",
 	   .summary = "boot a VM in the background", .run = vm_start_run,
 	   .help = "DESCRIPTION\n"
 		   "    Like 'ptctl vm run', but the VM runs in a background process: the console goes to\n"

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <termios.h>
+#include <time.h>
 
 #include "internal.h"
 #include "util/log.h"
@@ -65,6 +66,7 @@ static int read_line(int fd, char *buf, size_t len, int timeout_ms)
 	return (int)n;
 }
 
+/* Replies are small next to a socket buffer; a client that stops reading gets 1 s, then is cut off. */
 static void reply(int fd, const char *s)
 {
 	size_t len = strlen(s);
@@ -72,6 +74,12 @@ static void reply(int fd, const char *s)
 		ssize_t w = send(fd, s, len, MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
 			continue;
+		if (w < 0 && errno == EAGAIN) {
+			struct pollfd p = { .fd = fd, .events = POLLOUT };
+			if (poll(&p, 1, 1000) == 1)
+				continue;
+			return;
+		}
 		if (w <= 0)
 			return;
 		s += w;
@@ -79,45 +87,166 @@ static void reply(int fd, const char *s)
 	}
 }
 
+/* ---- Server side: event-driven, served from vm_run()'s loop; nothing here waits on a client ---- */
+
+int vm_control_register(struct vm *vm, const char *command, vm_control_fn fn, void *opaque)
+{
+	if (!command || !*command || strlen(command) >= sizeof(vm->control_cmds[0].name) || !fn)
+		return -EINVAL;
+	for (size_t i = 0; i < VM_MAX_CONTROL_CMDS; i++)
+		if (vm->control_cmds[i].fn && streq(vm->control_cmds[i].name, command))
+			return -EEXIST;
+	for (size_t i = 0; i < VM_MAX_CONTROL_CMDS; i++)
+		if (!vm->control_cmds[i].fn) {
+			snprintf(vm->control_cmds[i].name, sizeof(vm->control_cmds[i].name), "%s", command);
+			vm->control_cmds[i].fn = fn;
+			vm->control_cmds[i].opaque = opaque;
+			return 0;
+		}
+	return -ENOSPC;
+}
+
+static void conn_close(struct vm_control_conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	*c = (struct vm_control_conn){ .fd = -1 };
+}
+
 void vm_control_accept(struct vm *vm)
 {
-	char cmd[64], buf[256];
-	int fd = accept4(vm->control_fd, NULL, NULL, SOCK_CLOEXEC);
+	struct timespec now;
+	int fd = accept4(vm->control_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 	if (fd < 0)
 		return;
-	/* The client writes its command right after connecting; a silent one is dropped. */
-	if (read_line(fd, cmd, sizeof(cmd), 1000) < 0) {
-		close(fd);
-		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	for (size_t i = 0; i < VM_MAX_CONTROL_CONNS; i++)
+		if (vm->control_conns[i].fd < 0) {
+			/* The client writes its command right after connecting; a silent one is dropped later. */
+			vm->control_conns[i] = (struct vm_control_conn){ .fd = fd, .deadline = now.tv_sec + 5 };
+			return;
+		}
+	reply(fd, "error busy\n");
+	close(fd);
+}
+
+static void control_status(struct vm *vm, int fd)
+{
+	char buf[256];
+	snprintf(buf, sizeof(buf), "running name=%s pid=%ld cpus=%u memory=%llu\n", vm->name, (long)getpid(),
+		 vm->ncpus, (unsigned long long)vm->mem->size);
+	reply(fd, buf);
+}
+
+/* Console clients get output from the console writer thread, without blocking (a slow one loses output). */
+static bool control_console(struct vm *vm, int fd)
+{
+	size_t i;
+	bool ok = false;
+
+	pthread_mutex_lock(&vm->lock);
+	for (i = 0; i < VM_MAX_CONSOLE_CLIENTS && vm->console_clients[i] >= 0; i++)
+		;
+	if (i < VM_MAX_CONSOLE_CLIENTS) {
+		reply(fd, "ok\n");
+		vm->console_clients[i] = fd;
+		ok = true;
 	}
-	if (streq(cmd, "status")) {
-		snprintf(buf, sizeof(buf), "running name=%s pid=%ld cpus=%u memory=%llu\n", vm->name, (long)getpid(),
-			 vm->ncpus, (unsigned long long)vm->mem->size);
-		reply(fd, buf);
-	} else if (streq(cmd, "stop")) {
+	pthread_mutex_unlock(&vm->lock);
+	if (!ok)
+		reply(fd, "error too many consoles attached\n");
+	return ok;
+}
+
+/* Runs one command line; returns true when the connection was handed over (console). */
+static bool control_dispatch(struct vm *vm, int fd, char *line)
+{
+	char *args = strchr(line, ' ');
+
+	if (args)
+		*args++ = '\0';
+	if (streq(line, "status")) {
+		control_status(vm, fd);
+	} else if (streq(line, "stop")) {
 		reply(fd, "ok\n");
 		vm_request_stop(vm);
-	} else if (streq(cmd, "console")) {
-		size_t i;
-		pthread_mutex_lock(&vm->lock);
-		for (i = 0; i < VM_MAX_CONSOLE_CLIENTS && vm->console_clients[i] >= 0; i++)
-			;
-		if (i < VM_MAX_CONSOLE_CLIENTS) {
-			reply(fd, "ok\n");
-			/* Output to a slow client is dropped rather than stalling the vCPU that prints. */
-			fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-			vm->console_clients[i] = fd;
-			fd = -1;
-		}
-		pthread_mutex_unlock(&vm->lock);
-		if (fd >= 0)
-			reply(fd, "error too many consoles attached\n");
+	} else if (streq(line, "console")) {
+		return control_console(vm, fd);
 	} else {
+		for (size_t i = 0; i < VM_MAX_CONTROL_CMDS; i++) {
+			struct vm_control_cmd *c = &vm->control_cmds[i];
+			char *out = NULL;
+			int r;
+
+			if (!c->fn || !streq(c->name, line))
+				continue;
+			r = c->fn(vm, args ? args : "", &out, c->opaque);
+			if (r < 0 && !out) {
+				char buf[160];
+				snprintf(buf, sizeof(buf), "error %s\n", strerror(-r));
+				reply(fd, buf);
+			} else if (out) {
+				reply(fd, out);
+				if (!*out || out[strlen(out) - 1] != '\n')
+					reply(fd, "\n");
+			}
+			free(out);
+			return false;
+		}
 		reply(fd, "error unknown command\n");
 	}
-	if (fd >= 0)
-		close(fd);
+	return false;
+}
+
+void vm_control_serve(struct vm *vm, size_t i, short revents)
+{
+	struct vm_control_conn *c = &vm->control_conns[i];
+	char *nl;
+
+	if (c->fd < 0 || !revents)
+		return;
+	for (;;) {
+		ssize_t k = read(c->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && errno == EAGAIN)
+			return; /* wait for the rest of the line */
+		if (k <= 0) {
+			conn_close(c);
+			return;
+		}
+		c->len += (size_t)k;
+		c->buf[c->len] = '\0';
+		if ((nl = strchr(c->buf, '\n')))
+			break;
+		if (c->len == sizeof(c->buf) - 1) {
+			reply(c->fd, "error command too long\n");
+			conn_close(c);
+			return;
+		}
+	}
+	*nl = '\0';
+	if (nl > c->buf && nl[-1] == '\r')
+		nl[-1] = '\0';
+	if (control_dispatch(vm, c->fd, c->buf))
+		c->fd = -1; /* now a console client */
+	conn_close(c);
+}
+
+void vm_control_expire(struct vm *vm)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	for (size_t i = 0; i < VM_MAX_CONTROL_CONNS; i++)
+		if (vm->control_conns[i].fd >= 0 && now.tv_sec >= vm->control_conns[i].deadline)
+			conn_close(&vm->control_conns[i]);
+}
+
+void vm_control_close_all(struct vm *vm)
+{
+	for (size_t i = 0; i < VM_MAX_CONTROL_CONNS; i++)
+		conn_close(&vm->control_conns[i]);
 }
 
 /* ---- Client side ---- */

@@ -150,6 +150,20 @@ struct vm_vcpu {
 };
 
 #define VM_MAX_CONSOLE_CLIENTS 8
+#define VM_MAX_CONTROL_CONNS 8
+#define VM_MAX_CONTROL_CMDS 16
+#define VM_CONSOLE_BUF (64 * 1024)
+struct vm_control_conn {
+	int fd;
+	char buf[256];
+	size_t len;
+	time_t deadline; /* CLOCK_MONOTONIC seconds: a client silent past it is dropped */
+};
+struct vm_control_cmd {
+	char name[24];
+	vm_control_fn fn;
+	void *opaque;
+};
 struct vm {
 	char *name;
 	unsigned ncpus;
@@ -184,7 +198,18 @@ struct vm {
 	int wake_fd;           /* eventfd: the main loop wakes when the state is set */
 	int control_fd;        /* listening control socket or -1 */
 	char *control_path;
+	struct vm_control_conn control_conns[VM_MAX_CONTROL_CONNS];
+	struct vm_control_cmd control_cmds[VM_MAX_CONTROL_CMDS];
+	/* Console output: vCPUs append under lock and never wait; the writer thread drains it to console_out
+	 * and the attached clients. Output past a full buffer is dropped and counted. */
+	uint8_t *cbuf;
+	size_t chead, clen;
+	uint64_t cdropped;
+	pthread_cond_t ccond;
+	pthread_t cwriter;
+	bool cwriter_started, cstop;
 	bool loaded;           /* boot state set (kernel or raw payload) */
+	bool sandbox;          /* vCPU threads confine themselves (vm_sandbox_thread) */
 	char error[160];       /* why the VMM gave up (VM_EXIT_ERROR), for the CLI */
 	/* Exit counts for `ptctl -v`: where a slow guest spends its trips to userspace. */
 	atomic_uint_fast64_t exits_io, exits_mmio, exits_other;
@@ -209,6 +234,8 @@ void vm_vcpus_join(struct vm *vm);
 /* devices.c: ACPI PM registers, i8042, CMOS, POST port. */
 int vm_legacy_init(struct vm *vm);
 
-/* control.c */
+/* control.c: accept a connection; serve connection i when poll says it is readable; drop silent ones. */
 void vm_control_accept(struct vm *vm);
-void vm_control_client(struct vm *vm, int fd);
+void vm_control_serve(struct vm *vm, size_t i, short revents);
+void vm_control_expire(struct vm *vm);
+void vm_control_close_all(struct vm *vm);

@@ -216,6 +216,13 @@ static void *vcpu_thread(void *arg)
 	struct vm_vcpu *v = arg;
 	sigset_t set;
 
+	if (v->vm->sandbox) {
+		int r = vm_sandbox_thread();
+		if (r < 0) {
+			vcpu_fail(v, "cannot confine the vCPU thread (seccomp)", (uint64_t)-r);
+			return NULL;
+		}
+	}
 	sigemptyset(&set);
 	sigaddset(&set, SIG_KICK);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);

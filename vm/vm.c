@@ -13,6 +13,7 @@
 #include "irq/irq.h"
 #include "util/log.h"
 #include "util/root.h"
+#include "vm/devices/devices.h"
 
 #define TSS_ADDR 0xfffbd000ull /* three pages KVM needs on Intel, in the hole below the BIOS area */
 #define IDENTITY_MAP_ADDR 0xfffbc000ull
@@ -313,16 +314,92 @@ static void write_all(int fd, const uint8_t *p, size_t n)
 	}
 }
 
+/* The console writer: the only thread that may wait on console_out (a stalled terminal or pipe), so the
+ * vCPU printing never does. Clients get the same bytes without waiting; a slow one loses them. */
+static void *console_writer(void *arg)
+{
+	struct vm *vm = arg;
+	uint8_t chunk[4096];
+
+	/* Cancellable only while writing (console_stop's way out of a console nobody reads). */
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	pthread_mutex_lock(&vm->lock);
+	for (;;) {
+		size_t n;
+
+		while (!vm->clen && !vm->cstop)
+			pthread_cond_wait(&vm->ccond, &vm->lock);
+		if (!vm->clen)
+			break;
+		n = vm->clen < sizeof(chunk) ? vm->clen : sizeof(chunk);
+		n = n < VM_CONSOLE_BUF - vm->chead ? n : VM_CONSOLE_BUF - vm->chead;
+		memcpy(chunk, vm->cbuf + vm->chead, n);
+		vm->chead = (vm->chead + n) % VM_CONSOLE_BUF;
+		vm->clen -= n;
+		for (size_t i = 0; i < VM_MAX_CONSOLE_CLIENTS; i++)
+			if (vm->console_clients[i] >= 0 &&
+			    send(vm->console_clients[i], chunk, n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno != EAGAIN) {
+				close(vm->console_clients[i]);
+				vm->console_clients[i] = -1;
+			}
+		pthread_mutex_unlock(&vm->lock);
+		if (vm->console_out >= 0) {
+			pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+			write_all(vm->console_out, chunk, n);
+			pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+		}
+		pthread_mutex_lock(&vm->lock);
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return NULL;
+}
+
+static int console_start(struct vm *vm)
+{
+	int r;
+	if (vm->cwriter_started)
+		return 0;
+	r = -pthread_create(&vm->cwriter, NULL, console_writer, vm);
+	if (r == 0)
+		vm->cwriter_started = true;
+	return r;
+}
+
+/* Drains what is buffered, then ends the writer; a console that takes nothing for 2 s loses the rest. */
+static void console_stop(struct vm *vm)
+{
+	struct timespec deadline;
+
+	if (!vm->cwriter_started)
+		return;
+	pthread_mutex_lock(&vm->lock);
+	vm->cstop = true;
+	pthread_cond_signal(&vm->ccond);
+	pthread_mutex_unlock(&vm->lock);
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 2;
+	if (pthread_timedjoin_np(vm->cwriter, NULL, &deadline) != 0) {
+		log_debug("console: output is stuck, dropping %zu buffered bytes", vm->clen);
+		pthread_cancel(vm->cwriter);
+		pthread_join(vm->cwriter, NULL);
+	}
+	vm->cwriter_started = false;
+	vm->cstop = false;
+	if (vm->cdropped)
+		log_debug("console: %" PRIu64 " bytes dropped (output slower than the guest)", vm->cdropped);
+}
+
 void vm_console_putc(struct vm *vm, uint8_t c)
 {
-	if (vm->console_out >= 0)
-		write_all(vm->console_out, &c, 1);
-	for (size_t i = 0; i < VM_MAX_CONSOLE_CLIENTS; i++)
-		if (vm->console_clients[i] >= 0 && send(vm->console_clients[i], &c, 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 &&
-		    errno != EAGAIN) {
-			close(vm->console_clients[i]);
-			vm->console_clients[i] = -1;
-		}
+	pthread_mutex_lock(&vm->lock);
+	if (vm->clen < VM_CONSOLE_BUF) {
+		vm->cbuf[(vm->chead + vm->clen) % VM_CONSOLE_BUF] = c;
+		if (vm->clen++ == 0)
+			pthread_cond_signal(&vm->ccond);
+	} else {
+		vm->cdropped++;
+	}
+	pthread_mutex_unlock(&vm->lock);
 	/* Panic: the start line marks the VM; the end line (or the reset panic=N asks for) ends it. */
 	if (stream_match(&vm->panic_match, PANIC_START, c))
 		vm->panicked = true;
@@ -340,6 +417,8 @@ struct vm *vm_free(struct vm *vm)
 		return NULL;
 	vm_vcpus_kick(vm);
 	vm_vcpus_join(vm);
+	console_stop(vm);
+	vm_control_close_all(vm);
 	for (unsigned i = 0; i < VM_MAX_CPUS; i++)
 		vm_vcpu_destroy(&vm->vcpus[i]);
 	for (size_t i = 0; i < VM_MAX_CONSOLE_CLIENTS; i++)
@@ -365,7 +444,9 @@ struct vm *vm_free(struct vm *vm)
 	pthread_rwlock_destroy(&vm->bus_lock);
 	pthread_mutex_destroy(&vm->routes_lock);
 	pthread_mutex_destroy(&vm->legacy_lock);
+	pthread_cond_destroy(&vm->ccond);
 	pthread_mutex_destroy(&vm->lock);
+	free(vm->cbuf);
 	free(vm->name);
 	free(vm);
 	return NULL;
@@ -484,6 +565,33 @@ static int add_devices(struct vm *vm, const char **why)
 	return 0;
 }
 
+/* The NICs of the config, in its order: each model adds itself to the bus and starts its backend. */
+static int add_nics(struct vm *vm, const struct vm_config *cfg, const char **why)
+{
+	for (size_t i = 0; i < cfg->nnics; i++) {
+		const struct vm_nic_config *n = &cfg->nics[i];
+		int r;
+
+		switch (n->model) {
+		case VM_NIC_E1000:
+			r = vm_e1000_add(vm, n, (unsigned)i, why);
+			break;
+		case VM_NIC_VIRTIO:
+		case VM_NIC_VHOST:
+			/* vm_virtio_net_add() takes these once virtio-net lands. */
+			*why = "virtio-net is not available in this build yet";
+			r = -EOPNOTSUPP;
+			break;
+		default:
+			*why = "unknown NIC model";
+			r = -EINVAL;
+		}
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 int vm_new(const struct vm_config *cfg, struct vm **ret, const char **ret_why)
 {
 	_cleanup_vm_ struct vm *vm = NULL;
@@ -503,20 +611,25 @@ int vm_new(const struct vm_config *cfg, struct vm **ret, const char **ret_why)
 		vm->vcpus[i].fd = -1;
 	for (size_t i = 0; i < VM_MAX_CONSOLE_CLIENTS; i++)
 		vm->console_clients[i] = -1;
+	for (size_t i = 0; i < VM_MAX_CONTROL_CONNS; i++)
+		vm->control_conns[i].fd = -1;
 	pthread_mutex_init(&vm->lock, NULL);
+	pthread_cond_init(&vm->ccond, NULL);
 	pthread_mutex_init(&vm->legacy_lock, NULL);
 	pthread_mutex_init(&vm->routes_lock, NULL);
 	pthread_rwlock_init(&vm->bus_lock, NULL);
 	vm->ncpus = cfg->cpus;
+	vm->sandbox = !cfg->no_sandbox;
 	vm->console_in = cfg->console_in;
 	vm->console_out = cfg->console_out;
 	vm->name = strdup(cfg->name);
 	vm->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!vm->name || vm->wake_fd < 0)
+	vm->cbuf = malloc(VM_CONSOLE_BUF);
+	if (!vm->name || vm->wake_fd < 0 || !vm->cbuf)
 		return -ENOMEM;
 
 	if ((r = check_memory(cfg, w)) < 0 || (r = open_kvm(vm, w)) < 0 || (r = add_ram(vm, cfg, w)) < 0 ||
-	    (r = add_devices(vm, w)) < 0)
+	    (r = add_devices(vm, w)) < 0 || (r = add_nics(vm, cfg, w)) < 0)
 		return r;
 	for (unsigned i = 0; i < vm->ncpus; i++) {
 		r = vm_vcpu_create(vm, i);
@@ -593,21 +706,33 @@ int vm_run(struct vm *vm, enum vm_exit_reason *ret)
 	clock_gettime(CLOCK_MONOTONIC, &vm->started);
 	if (log_get_level() >= 2 && !vm->port_exits)
 		vm->port_exits = calloc(65536, sizeof(*vm->port_exits));
+	r = console_start(vm);
+	if (r < 0)
+		return r;
 	r = vm_vcpus_start(vm);
 	if (r < 0)
 		return r;
 	while (!atomic_load(&vm->state)) {
-		struct pollfd pfd[3 + VM_MAX_CONSOLE_CLIENTS];
-		size_t n = 0, client0;
-		bool want_input = in.off == in.len;
+		struct pollfd pfd[3 + VM_MAX_CONSOLE_CLIENTS + VM_MAX_CONTROL_CONNS];
+		int clients[VM_MAX_CONSOLE_CLIENTS];
+		size_t n = 0, client0, conn0;
+		bool want_input = in.off == in.len, conns = false;
 
 		pfd[n++] = (struct pollfd){ .fd = vm->wake_fd, .events = POLLIN };
 		pfd[n++] = (struct pollfd){ .fd = in_open && want_input ? vm->console_in : -1, .events = POLLIN };
 		pfd[n++] = (struct pollfd){ .fd = vm->control_fd, .events = POLLIN };
 		client0 = n;
+		pthread_mutex_lock(&vm->lock);
+		memcpy(clients, vm->console_clients, sizeof(clients));
+		pthread_mutex_unlock(&vm->lock);
 		for (size_t i = 0; i < VM_MAX_CONSOLE_CLIENTS; i++)
-			pfd[n++] = (struct pollfd){ .fd = want_input ? vm->console_clients[i] : -1, .events = POLLIN };
-		if (poll(pfd, n, want_input ? -1 : 10) < 0 && errno != EINTR) {
+			pfd[n++] = (struct pollfd){ .fd = want_input ? clients[i] : -1, .events = POLLIN };
+		conn0 = n;
+		for (size_t i = 0; i < VM_MAX_CONTROL_CONNS; i++) {
+			pfd[n++] = (struct pollfd){ .fd = vm->control_conns[i].fd, .events = POLLIN };
+			conns |= vm->control_conns[i].fd >= 0;
+		}
+		if (poll(pfd, n, !want_input ? 10 : conns ? 1000 : -1) < 0 && errno != EINTR) {
 			vm_set_exit(vm, VM_EXIT_ERROR);
 			break;
 		}
@@ -622,15 +747,20 @@ int vm_run(struct vm *vm, enum vm_exit_reason *ret)
 				feed_input(vm, &in);
 			}
 		}
+		for (size_t i = 0; i < VM_MAX_CONTROL_CONNS; i++)
+			vm_control_serve(vm, i, pfd[conn0 + i].revents);
+		vm_control_expire(vm);
 		if (pfd[2].revents)
 			vm_control_accept(vm);
 		for (size_t i = 0; i < VM_MAX_CONSOLE_CLIENTS; i++)
 			if (pfd[client0 + i].revents && in.off == in.len) {
-				ssize_t k = read(vm->console_clients[i], in.buf, sizeof(in.buf));
+				ssize_t k = read(clients[i], in.buf, sizeof(in.buf));
 				if (k <= 0) {
 					pthread_mutex_lock(&vm->lock);
-					close(vm->console_clients[i]);
-					vm->console_clients[i] = -1;
+					if (vm->console_clients[i] == clients[i]) {
+						close(clients[i]);
+						vm->console_clients[i] = -1;
+					}
 					pthread_mutex_unlock(&vm->lock);
 				} else {
 					in.off = 0;
@@ -641,6 +771,7 @@ int vm_run(struct vm *vm, enum vm_exit_reason *ret)
 	}
 	vm_vcpus_kick(vm);
 	vm_vcpus_join(vm);
+	console_stop(vm);
 	log_exit_counts(vm);
 	*ret = (enum vm_exit_reason)(atomic_load(&vm->state) - 1);
 	/* panic=N reboots after a panic: that reset is the panic's, not a reboot. */

@@ -64,6 +64,7 @@ struct vm_config {
 	bool prefault;       /* touch all RAM before boot (what VFIO pinning does anyway) */
 	int console_in;      /* fd the serial console reads from, -1 for none */
 	int console_out;     /* fd the serial console writes to, -1 for none */
+	bool no_sandbox;     /* vCPU threads run without their seccomp filter (debugging only) */
 	/* Devices on the guest's PCI bus, in slot order after the host bridge. */
 	const struct vm_nic_config *nics; /* emulated and paravirtual NICs (vm/devices/) */
 	size_t nnics;
@@ -84,6 +85,11 @@ struct vm_nic_config {
 	uint8_t mac[6];
 	bool has_mac;      /* false: a locally administered MAC derived from the VM name and NIC index */
 };
+/* Parses the command line's NIC form MODEL[,tap=NAME][,mac=XX:XX:XX:XX:XX:XX] (MODEL: e1000, virtio,
+ * vhost). spec is split in place and ret->tap points into it. -EINVAL with *why naming what is wrong
+ * (unknown model or key, a tap name that is no interface name, a malformed or multicast MAC). */
+int vm_nic_parse(char *spec, struct vm_nic_config *ret, const char **why);
+const char *vm_nic_model_to_string(enum vm_nic_model m);
 
 /* Does this build link the model (or the vfio-pci model for cfg->assign)? 0, or -EOPNOTSUPP with *why
  * (if not NULL) saying what is missing: callers report the path as unavailable instead of booting. */
@@ -110,11 +116,20 @@ int vm_load_raw(struct vm *vm, const void *code, size_t len);
 /* Runs the vCPU threads and the console/control loop until the guest ends; returns how it ended.
  * A negative return means the VM could not be started at all. */
 int vm_run(struct vm *vm, enum vm_exit_reason *ret);
+/* Confines the calling thread (no new privileges, a seccomp filter: no open, socket, exec, fork, kill;
+ * refused calls fail with EPERM). Every vCPU thread runs under it; device models call it at the start of
+ * their own data-path threads, after opening what they need. */
+int vm_sandbox_thread(void);
 /* Thread- and async-signal-safe: ends vm_run() with VM_EXIT_STOPPED. */
 void vm_request_stop(struct vm *vm);
 
 /* Serves the control socket at path while vm_run() runs (see vm/control.c for the protocol). */
 int vm_control_listen(struct vm *vm, const char *path);
+/* Adds a control command ("show", ...): fn runs on the VM's event loop thread (it must not wait for
+ * long), gets the rest of the line in args, and puts a malloc'd reply in *reply (a newline is added if
+ * missing). A negative return without a reply answers "error <strerror>". Before vm_run(). */
+typedef int (*vm_control_fn)(struct vm *vm, const char *args, char **reply, void *opaque);
+int vm_control_register(struct vm *vm, const char *command, vm_control_fn fn, void *opaque);
 const char *vm_name(const struct vm *vm);
 unsigned vm_cpus(const struct vm *vm);
 uint64_t vm_memory_size(const struct vm *vm);

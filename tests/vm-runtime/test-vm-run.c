@@ -8,7 +8,11 @@
 #include <cmocka.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include "vm/internal.h"
 #include "vm/vm.h"
@@ -183,10 +187,198 @@ static void test_hostile(void **s)
 	assert_int_equal(r.out[r.out_len - 1], 'Z');
 }
 
+/* Stops the VM once its console has dropped output (or after 20 s). */
+static void *stop_when_dropping(void *arg)
+{
+	struct vm *vm = arg;
+	for (int i = 0; i < 2000 && !__atomic_load_n(&vm->cdropped, __ATOMIC_RELAXED); i++)
+		usleep(10 * 1000);
+	vm_request_stop(vm);
+	return NULL;
+}
+
+/* A console nobody reads (a full pipe) must not stall the vCPU that prints, nor the stop: the guest
+ * prints 1 MiB into a 4 KiB pipe; its output past the buffer is dropped, then it is stopped and ends. */
+static void test_stalled_console(void **s)
+{
+	int p[2];
+	struct vm_config cfg = { .name = "t", .memory = 64 << 20, .cpus = 1, .console_in = -1 };
+	struct vm *vm = NULL;
+	const char *why = NULL;
+	enum vm_exit_reason reason;
+	uint8_t buf[sizeof(print)];
+	pthread_t t;
+	const size_t len = 1 << 20;
+
+	(void)s;
+	if (!have_kvm())
+		skip();
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	fcntl(p[1], F_SETPIPE_SZ, 4096);
+	cfg.console_out = p[1];
+	assert_int_equal(vm_new(&cfg, &vm, &why), 0);
+	memset(vm_gpa_to_hva(vm, 0x200000, len), 'x', len);
+	memcpy(buf, print, sizeof(print));
+	put_le32(buf + 10, (uint32_t)len);
+	assert_int_equal(vm_load_raw(vm, buf, sizeof(buf)), 0);
+	assert_int_equal(pthread_create(&t, NULL, stop_when_dropping, vm), 0);
+	assert_int_equal(vm_run(vm, &reason), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(reason, VM_EXIT_STOPPED);
+	/* The guest got through its output: what the console could not take was dropped, not waited for. */
+	assert_true(vm->cdropped > 0);
+	vm_free(vm);
+	close(p[0]);
+	close(p[1]);
+}
+
+/* The control socket serves clients as their lines arrive: one that sent half a command does not hold up
+ * another, and still gets its answer when it finishes the line. Registered commands answer too. */
+static int echo_cmd(struct vm *vm, const char *args, char **reply, void *opaque)
+{
+	(void)vm;
+	(void)opaque;
+	return asprintf(reply, "echo %s", args) < 0 ? -ENOMEM : 0;
+}
+
+struct ctl_test {
+	struct vm *vm;
+	char path[64];
+	char *b_reply, *c_reply, *a_reply;
+};
+
+static void *ctl_clients(void *arg)
+{
+	struct ctl_test *t = arg;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char buf[128] = "";
+	int a = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", t->path);
+	for (int i = 0; i < 200 && connect(a, (struct sockaddr *)&sa, sizeof(sa)) < 0; i++)
+		usleep(10 * 1000);
+	if (write(a, "sta", 3) != 3)
+		goto out;
+	usleep(50 * 1000);
+	vm_control_request(t->path, "status", &t->b_reply);
+	vm_control_request(t->path, "echo a b", &t->c_reply);
+	if (write(a, "tus\n", 4) == 4) {
+		ssize_t k = read(a, buf, sizeof(buf) - 1);
+		if (k > 0)
+			buf[k] = '\0';
+		t->a_reply = strdup(buf);
+	}
+out:
+	close(a);
+	vm_request_stop(t->vm);
+	return NULL;
+}
+
+static void test_control_event_driven(void **s)
+{
+	struct vm_config cfg = { .name = "ctl", .memory = 32 << 20, .cpus = 1, .console_in = -1, .console_out = -1 };
+	struct ctl_test t = { .vm = NULL };
+	const char *why = NULL;
+	enum vm_exit_reason reason;
+	pthread_t th;
+
+	(void)s;
+	if (!have_kvm())
+		skip();
+	snprintf(t.path, sizeof(t.path), "/tmp/ptctl-test-ctl-%ld", (long)getpid());
+	assert_int_equal(vm_new(&cfg, &t.vm, &why), 0);
+	assert_int_equal(vm_load_raw(t.vm, spin, sizeof(spin)), 0);
+	assert_int_equal(vm_control_listen(t.vm, t.path), 0);
+	assert_int_equal(vm_control_register(t.vm, "echo", echo_cmd, NULL), 0);
+	assert_int_equal(vm_control_register(t.vm, "echo", echo_cmd, NULL), -EEXIST);
+	assert_int_equal(pthread_create(&th, NULL, ctl_clients, &t), 0);
+	assert_int_equal(vm_run(t.vm, &reason), 0);
+	pthread_join(th, NULL);
+	vm_free(t.vm);
+	assert_non_null(t.b_reply);
+	assert_true(strncmp(t.b_reply, "running name=ctl", 16) == 0);
+	assert_non_null(t.c_reply);
+	assert_string_equal(t.c_reply, "echo a b");
+	assert_non_null(t.a_reply);
+	assert_true(strncmp(t.a_reply, "running name=ctl", 16) == 0);
+	free(t.a_reply);
+	free(t.b_reply);
+	free(t.c_reply);
+}
+
+/* A vCPU thread runs confined: what a device handler does on it may not open files, make sockets or
+ * start processes (EPERM), while the calls a data path needs (eventfd write, clock) still work. The guest
+ * writes to a port whose handler tries each, then powers off. */
+struct sandbox_probe {
+	int open_errno, socket_errno, fork_errno, efd_ok; /* fork_errno: kill()'s */
+	pid_t tid;
+	int efd;
+};
+
+static void sandbox_port(void *opaque, uint64_t off, uint8_t *data, unsigned len, bool is_write)
+{
+	struct sandbox_probe *p = opaque;
+	uint64_t one = 1;
+	(void)off;
+	(void)data;
+	(void)len;
+	if (!is_write)
+		return;
+	p->tid = gettid();
+	p->open_errno = open("/etc/hostname", O_RDONLY | O_CLOEXEC) < 0 ? errno : 0;
+	p->socket_errno = socket(AF_UNIX, SOCK_STREAM, 0) < 0 ? errno : 0;
+	/* kill() with signal 0 only checks: harmless if allowed, refused under the filter. */
+	p->fork_errno = kill(getpid(), 0) < 0 ? errno : 0;
+	p->efd_ok = write(p->efd, &one, sizeof(one)) == sizeof(one);
+}
+
+static void run_sandbox_probe(bool no_sandbox, struct sandbox_probe *p)
+{
+	/* mov $0x510,%dx; out %al,(%dx); then S5 as in hello */
+	static const uint8_t code[] = { 0x66, 0xba, 0x10, 0x05, 0xee, 0x66, 0xba, 0x04, 0x06,
+					0x66, 0xb8, 0x00, 0x34, 0x66, 0xef, 0xf4, 0xeb, 0xfd };
+	struct vm_config cfg = { .name = "sb", .memory = 32 << 20, .cpus = 1, .console_in = -1, .console_out = -1,
+				 .no_sandbox = no_sandbox };
+	struct vm *vm = NULL;
+	const char *why = NULL;
+	enum vm_exit_reason reason;
+
+	*p = (struct sandbox_probe){ .open_errno = -1, .efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) };
+	assert_true(p->efd >= 0);
+	assert_int_equal(vm_new(&cfg, &vm, &why), 0);
+	assert_int_equal(vm_pio_register(vm, 0x510, 1, sandbox_port, p), 0);
+	assert_int_equal(vm_load_raw(vm, code, sizeof(code)), 0);
+	assert_int_equal(vm_run(vm, &reason), 0);
+	assert_int_equal(reason, VM_EXIT_POWEROFF);
+	vm_free(vm);
+	close(p->efd);
+}
+
+static void test_vcpu_sandbox(void **s)
+{
+	struct sandbox_probe p;
+	(void)s;
+	if (!have_kvm())
+		skip();
+	run_sandbox_probe(false, &p);
+	assert_int_equal(p.open_errno, EPERM);
+	assert_int_equal(p.socket_errno, EPERM);
+	assert_int_equal(p.fork_errno, EPERM);
+	assert_true(p.efd_ok);
+	/* The same handler on an unconfined vCPU (no_sandbox) can open the file: the filter made the difference. */
+	run_sandbox_probe(true, &p);
+	assert_int_equal(p.open_errno, 0);
+	assert_int_equal(p.socket_errno, 0);
+	assert_int_equal(p.fork_errno, 0);
+	assert_true(p.efd_ok);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_hello_poweroff), cmocka_unit_test(test_two_vcpus), cmocka_unit_test(test_reboots),
+		cmocka_unit_test(test_hello_poweroff),
+		cmocka_unit_test(test_stalled_console), cmocka_unit_test(test_control_event_driven),
+		cmocka_unit_test(test_vcpu_sandbox), cmocka_unit_test(test_two_vcpus), cmocka_unit_test(test_reboots),
 		cmocka_unit_test(test_panic),          cmocka_unit_test(test_stop),      cmocka_unit_test(test_hostile),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,6 +11,9 @@
 int vm_vfio_pci_add(struct vm *vm, const char *address, const char **why);
 /* e1000.c: the emulated Intel 82540EM. index: the NIC's position in vm_config (for the default MAC). */
 int vm_e1000_add(struct vm *vm, const struct vm_nic_config *nic, unsigned index, const char **why);
+/* nic.c: the MAC of a NIC the user gave none: locally administered, unicast, from the VM name and the
+ * NIC's index (stable across runs, distinct between NICs of a VM). */
+void vm_nic_default_mac(const char *vm_name, unsigned index, uint8_t mac[6]);
 /* virtio-net.c: virtio-net-pci (modern) with the VMM's own data path or vhost-net (nic->model). */
 int vm_virtio_net_add(struct vm *vm, const struct vm_nic_config *nic, unsigned index, const char **why);
 
