@@ -266,6 +266,18 @@ static int release(const char *addr)
 	return r;
 }
 
+/* Release puts a device that had no driver on the kernel's default match; it had none, so none again. */
+static int unbind(const char *addr)
+{
+	char p[256];
+	if (root_path(p, sizeof(p), "/sys/bus/pci/devices/%s/driver", addr) < 0)
+		return -ENAMETOOLONG;
+	if (access(p, F_OK) < 0)
+		return 0;
+	snprintf(p, sizeof(p), "/sys/bus/pci/devices/%s/driver/unbind", addr);
+	return root_write(p, addr);
+}
+
 static int numvfs_zero(const char *pf)
 {
 	struct sriov_change_opts o = {};
@@ -295,14 +307,16 @@ static int run_one(struct nb_undo *u)
 	}
 	case NB_UNDO_CLOSE:
 		return close(u->fd) < 0 ? negative_errno() : 0;
-	case NB_UNDO_RELEASE:
-		return release(u->a);
+	case NB_UNDO_RELEASE: {
+		int r = release(u->a);
+		return r >= 0 && strstr(u->b, "unbound") ? unbind(u->a) : r;
+	}
 	case NB_UNDO_ASSIGN: {
 		_cleanup_free_ char *why = NULL;
-		int r = vm_assign_finish(u->a, streq(u->b, "release"), &why);
+		int r = vm_assign_finish(u->a, startswith(u->b, "release"), &why);
 		if (r < 0 && why)
 			log_warning("%s", why);
-		return r;
+		return r >= 0 && strstr(u->b, "unbound") ? unbind(u->a) : r;
 	}
 	case NB_UNDO_NUMVFS:
 		return numvfs_zero(u->a);

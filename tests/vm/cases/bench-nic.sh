@@ -17,6 +17,15 @@ kernel=/rig/guest/vmlinux
 stat_of() { cat "/sys/class/net/$pfdev/statistics/$1"; }
 rx0=$(stat_of rx_bytes) tx0=$(stat_of tx_bytes)
 
+# a process of that name is running (the test host has no pgrep)
+running() {
+	local c
+	for c in /proc/[0-9]*/comm; do
+		[ "$(cat "$c" 2>/dev/null)" = "$1" ] && return 0
+	done
+	return 1
+}
+
 # nothing of ours may remain: taps, the PF's address, the VF's binding, iperf3, scratch files
 left_behind() {
 	local what=$1
@@ -25,7 +34,8 @@ left_behind() {
 	expect_eq "$(driver_of "$vf")" "" "$what: the VF's driver (it had none)"
 	[ ! -e "/run/ptctl/devices/$vf" ] || fail "$what: the VF's binding record is still there"
 	[ ! -e "/run/ptctl/assigned/$vf" ] || fail "$what: the VF's assignment record is still there"
-	! pgrep -x iperf3 >/dev/null || fail "$what: an iperf3 is still running"
+	! running iperf3 || fail "$what: an iperf3 is still running"
+	! running qemu-system-x86 || fail "$what: a QEMU is still running"
 	! ls -d /tmp/ptctl-bench-nic.* >/dev/null 2>&1 || fail "$what: scratch files are still there"
 }
 
@@ -66,6 +76,7 @@ ptctl bench nic --vf "$vf" --paths native --duration 60 --kernel "$kernel" >/tmp
 pid=$!
 wait_for 60 grep -q 'measuring' /tmp/int.err || { kill -INT $pid; fail "the interrupted run never got to measuring"; }
 expect_eq "$(driver_of "$vf")" igbvf "the VF's driver while native runs"
+running iperf3 || fail "no iperf3 while native measures (so the check after Ctrl-C would prove nothing)"
 kill -INT $pid
 wait $pid
 rc=$?
