@@ -3,6 +3,7 @@
 #   make unit            unit tests (cmocka, fake sysfs trees, golden files)
 #   make check           install deps, unit tests + integration tests on the test host rig (RIG=0 skips the rig)
 #   make check SANITIZE=1  unit tests under ASan+UBSan (separate build dir)
+#   make stress          the long rig runs (tests/vm/stress/*.sh): 200 bind/release round trips, SIGKILL at every step
 #   make demo            install what is needed, build, boot the test host, walk through the flow
 #   make bench           benchmarks on the test host rig (ptctl bench nic against QEMU; BENCH_DURATION=S)
 #   make install         PREFIX=/usr/local DESTDIR=
@@ -45,7 +46,7 @@ TEST_BINS := $(TEST_SRCS:%.c=$(BUILD)/%)
 FIXTURES := $(FIXTURE_SRCS:%.c=$(BUILD)/%)
 RIG_TOOLS := $(patsubst tests/vm/tools/%.c,$(BUILD)/rig-tools/%,$(RIG_TOOL_SRCS))
 
-.PHONY: all unit check rig-check demo bench install clean deps
+.PHONY: all unit check rig-check stress demo bench install clean deps
 all: $(BUILD)/ptctl $(RIG_TOOLS) $(TEST_BINS) $(FIXTURES)
 
 $(BUILD)/obj/%.o: %.c
@@ -89,6 +90,10 @@ rig-check: $(BUILD)/ptctl $(RIG_TOOLS)
 	else \
 		echo "rig: tests/vm/rig not present yet"; \
 	fi
+
+# The long rig runs, one boot; `make check` runs a short smoke of each (tests/vm/cases/stress-smoke.sh).
+stress: $(BUILD)/ptctl $(RIG_TOOLS)
+	BUILD=$(BUILD) tests/vm/rig exec $(sort $(wildcard tests/vm/stress/*.sh))
 
 # check and demo install what they need first (NODEPS=1 skips that, e.g. when .ci/run already did).
 check:

@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -61,6 +62,11 @@ static int vm_path(char *buf, size_t len, const char *name, const char *file)
 	return root_path(buf, len, VM_DIR "/%s%s%s", name, file ? "/" : "", file ? file : "");
 }
 
+/* What the option parsers return when the verb goes on: outside the exit statuses (0-255) and the
+ * errno range, so no status or error can be mistaken for it. */
+#define GO_ON 256
+
+/* Returns GO_ON with *o filled, or the exit status to end with. */
 static int parse_run_opts(int argc, char **argv, const struct verb_ctx *ctx, const char *verb, struct vm_opts *o)
 {
 	static const struct option opts[] = {
@@ -149,7 +155,7 @@ static int parse_run_opts(int argc, char **argv, const struct verb_ctx *ctx, con
 		return verb_usage_error(ctx, verb, "--keep-bound goes with --assign");
 	if (o->hugepage_size && o->memory % o->hugepage_size)
 		return verb_usage_error(ctx, verb, "--memory must be a multiple of the huge page size");
-	return -1;
+	return GO_ON;
 }
 
 /* The VM's directory and its lock: held for the VMM's lifetime, so a held lock means "running". */
@@ -245,14 +251,21 @@ static int report_new_error(const struct vm_opts *o, int r, const char *why)
 	return EXIT_FAIL;
 }
 
-static struct vm *signal_vm;
+/* The handler only loads and stores lock-free atomics and calls vm_request_stop(), which is
+ * async-signal-safe; errno is kept for the code it interrupted. */
+static struct vm *_Atomic signal_vm;
+_Static_assert(ATOMIC_POINTER_LOCK_FREE == 2, "the signal handler needs a lock-free pointer");
 static volatile sig_atomic_t stop_requested;
 static void on_stop_signal(int sig)
 {
+	struct vm *vm = atomic_load(&signal_vm);
+	int saved = errno;
+
 	(void)sig;
 	stop_requested = 1;
-	if (signal_vm)
-		vm_request_stop(signal_vm);
+	if (vm)
+		vm_request_stop(vm);
+	errno = saved;
 }
 
 /* Every --assign device prepared as `ptctl bind` would, and recorded for this VM; all or none. */
@@ -306,9 +319,9 @@ static int run_vm(const struct vm_opts *o, bool background, int notify_fd, const
 	r = vm_new(&cfg, &vm, &why);
 	if (r < 0)
 		return report_new_error(o, r, why);
-	signal_vm = vm;
+	atomic_store(&signal_vm, vm);
 	if (stop_requested) {
-		signal_vm = NULL;
+		atomic_store(&signal_vm, NULL);
 		return log_info("%s: stopped before it ran", o->name), vm_exit_status(VM_EXIT_STOPPED);
 	}
 	r = vm_control_listen(vm, sock);
@@ -330,7 +343,7 @@ static int run_vm(const struct vm_opts *o, bool background, int notify_fd, const
 		}
 	}
 	r = vm_run(vm, &reason);
-	signal_vm = NULL;
+	atomic_store(&signal_vm, NULL);
 	remove_info(o->name);
 	if (r < 0)
 		return log_error("%s: cannot run: %s", o->name, strerror(-r)), EXIT_FAIL;
@@ -389,7 +402,7 @@ static int vm_run_run(int argc, char **argv, const struct verb_ctx *ctx)
 {
 	struct vm_opts o;
 	int r = parse_run_opts(argc, argv, ctx, "vm run", &o);
-	if (r >= 0)
+	if (r != GO_ON)
 		return r;
 	/* Console output interleaves with our own lines on the terminal: no buffering. */
 	setvbuf(stdout, NULL, _IONBF, 0);
@@ -405,7 +418,7 @@ static int vm_start_run(int argc, char **argv, const struct verb_ctx *ctx)
 	ssize_t n;
 	pid_t pid;
 
-	if (r >= 0)
+	if (r != GO_ON)
 		return r;
 	if (pipe2(p, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
 		return log_error("%s: %m", o.name), EXIT_FAIL;
@@ -521,7 +534,7 @@ static int one_name(int argc, char **argv, const struct verb_ctx *ctx, const cha
 	if (!name_ok(argv[1]))
 		return verb_usage_error(ctx, verb, "'%s' is not a VM name", argv[1]);
 	*ret = argv[1];
-	return -1;
+	return GO_ON;
 }
 
 static int vm_stop_run(int argc, char **argv, const struct verb_ctx *ctx)
@@ -531,7 +544,7 @@ static int vm_stop_run(int argc, char **argv, const struct verb_ctx *ctx)
 	_cleanup_free_ char *reply = NULL;
 	int r = one_name(argc, argv, ctx, "vm stop", &name);
 
-	if (r >= 0)
+	if (r != GO_ON)
 		return r;
 	if (!name_running(name))
 		return log_error("%s: not running (see 'ptctl vm list')", name), EXIT_FAIL;
@@ -560,7 +573,7 @@ static int vm_console_run(int argc, char **argv, const struct verb_ctx *ctx)
 	char sock[PATH_MAX];
 	int r = one_name(argc, argv, ctx, "vm console", &name);
 
-	if (r >= 0)
+	if (r != GO_ON)
 		return r;
 	if (!name_running(name))
 		return log_error("%s: not running (see 'ptctl vm list')", name), EXIT_FAIL;

@@ -2,6 +2,7 @@
  * Writes to sysfs are single write(2) calls so the kernel sees exactly one store. */
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 #include "log.h"
@@ -64,6 +65,29 @@ int root_path(char *buf, size_t len, const char *fmt, ...)
 	r = root_vpath(buf, len, fmt, ap);
 	va_end(ap);
 	return r;
+}
+
+/* The test hook (PTCTL_TEST_PAUSE_AT=N): before the Nth change made through here, say which and
+ * stop (SIGSTOP), so a test can kill ptctl at exactly that step and check what it left. */
+static void root_test_pause(const char *path, const char *value)
+{
+	static long pause_at = -1, changes;
+
+	if (pause_at < 0) {
+		const char *e = getenv("PTCTL_TEST_PAUSE_AT");
+		char *end;
+		pause_at = 0;
+		if (e && *e) {
+			long n = strtol(e, &end, 10);
+			pause_at = *end || n < 0 ? 0 : n;
+		}
+	}
+	if (!pause_at || ++changes != pause_at)
+		return;
+	fprintf(stderr, "ptctl: test hook: paused before change %ld: %s <- %.*s\n", changes, path,
+		(int)strcspn(value, "\n"), value);
+	fflush(stderr);
+	raise(SIGSTOP);
 }
 
 int root_open(const char *path, int flags, mode_t mode)
@@ -162,6 +186,7 @@ int root_write(const char *path, const char *value)
 	size_t len = strlen(value);
 	ssize_t n;
 
+	root_test_pause(path, value);
 	if (write_hook) {
 		int r = write_hook(path, value, write_hook_data);
 		if (r != 0)
@@ -208,6 +233,7 @@ int root_write_atomic(const char *path, const char *content, mode_t mode)
 
 	if (r < 0)
 		return r;
+	root_test_pause(path, "(new content)");
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", p, (long)getpid()) >= (int)sizeof(tmp))
 		return -ENAMETOOLONG;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
@@ -239,6 +265,7 @@ int root_unlink(const char *path)
 	int r = root_path(p, sizeof(p), "%s", path);
 	if (r < 0)
 		return r;
+	root_test_pause(path, "(removed)");
 	return unlink(p) < 0 ? negative_errno() : 0;
 }
 

@@ -16,7 +16,11 @@ void root_set(const char *prefix);
 int root_path(char *buf, size_t len, const char *fmt, ...) _printf_(3, 4);
 int root_vpath(char *buf, size_t len, const char *fmt, va_list ap);
 
-/* Small-file helpers; 'path' is an absolute host path (the root is prefixed inside). */
+/* Small-file helpers; 'path' is an absolute host path (the root is prefixed inside).
+ * Test hook: with PTCTL_TEST_PAUSE_AT=N in the environment, the Nth change made through root_write,
+ * root_write_atomic or root_unlink (sysfs writes, /run/ptctl records) is announced on stderr
+ * ("ptctl: test hook: paused before change N: PATH <- VALUE") and the process stops itself
+ * (SIGSTOP) first, so a test can SIGKILL it at exactly that step. */
 int root_read(const char *path, char **ret);          /* whole file, trailing newline stripped */
 int root_read_u64(const char *path, int base, uint64_t *ret);
 int root_read_bytes(const char *path, void *buf, size_t len, size_t *ret_len);

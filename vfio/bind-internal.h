@@ -17,8 +17,8 @@ struct snapshot {
 	char name[PCI_ADDR_STRLEN];
 	char *driver;	/* NULL: unbound */
 	char *override; /* NULL: unset */
-	bool touched;	/* a kernel-visible change was made */
-	bool made_record;
+	bool touched;	/* a kernel-visible change was made (set after the first write that succeeded) */
+	bool made_record; /* this operation wrote (or adopted) the record: a rollback removes it */
 };
 
 struct op {
@@ -44,7 +44,11 @@ int bind_wait_driver(const char *dev, const char *want, int timeout_ms, char **r
 int bind_run_step(struct op *op, const char *dev, const char *action, const char *file, const char *value);
 /* The "unbind" step from the snapshot's current driver, if it has one; a FAILED result if it fails. */
 int bind_unbind_current(struct op *op, const struct snapshot *s);
-/* The driver is registered, or its module is loaded with modprobe; else a BAD_INPUT failure. */
+/* A driver name is a name: not empty, not "." or "..", no '/', printable, shorter than 64 bytes. */
+bool bind_driver_name_ok(const char *driver);
+/* The driver is registered, or its module is loaded with modprobe; else a BAD_INPUT failure. A dry
+ * run asks modprobe whether it could (modprobe -D), so it refuses what the real run refuses. Runs
+ * before bind_hold_signals(): a hung modprobe must stay interruptible. */
 int bind_ensure_driver(struct op *op, const char *driver);
 int bind_snapshot_take(struct op *op, const char *dev, struct snapshot **ret);
 void bind_snapshots_free(struct op *op);
@@ -55,7 +59,7 @@ int bind_check_device(struct op *op, const struct pci_addr *addr, struct vfio_pc
  * while devices move (not for a dry run) and are delivered when bind_allow_signals() runs. */
 void bind_hold_signals(struct op *op);
 void bind_allow_signals(struct op *op);
-/* The lock fd, -1 when none is needed (dry run, caller holds it), or a failure < -1. */
-int bind_take_lock(struct op *op);
+/* *ret_fd: the lock's fd to close, or -1 when none is needed (dry run, the caller holds it). */
+int bind_take_lock(struct op *op, int *ret_fd);
 /* A running VM of ptctl's holds the device (or, for a PF, one of its VFs): a REFUSED failure naming it. */
 int bind_refuse_assigned(struct op *op, const char *dev);

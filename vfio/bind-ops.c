@@ -1,6 +1,7 @@
 /* bind-ops.c: the machinery every driver change uses: steps listed and run through the root,
  * snapshots of each device's starting state and the rollback to them, verification by polling
  * the driver link, module loading, the global lock. */
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <sys/wait.h>
@@ -118,8 +119,13 @@ int bind_run_step(struct op *op, const char *dev, const char *action, const char
 		return r;
 	r = root_write(file, value);
 	log_debug("%s: %s: %s <- %s: %s", dev, action, file, value, r < 0 ? strerror(-r) : "ok");
-	if (r >= 0)
-		s->done = true;
+	if (r < 0)
+		return r;
+	s->done = true;
+	/* Only a write that took makes something to undo (a refused first write leaves nothing). */
+	for (size_t i = 0; i < op->n_snaps; i++)
+		if (streq(op->snaps[i].name, dev))
+			op->snaps[i].touched = true;
 	return r;
 }
 
@@ -137,11 +143,26 @@ int bind_unbind_current(struct op *op, const struct snapshot *s)
 	return 0;
 }
 
-/* modprobe through a small exec; PTCTL_MODPROBE names another program (tests). */
-static int load_module(const char *driver, int *ret_status)
+bool bind_driver_name_ok(const char *driver)
+{
+	size_t n = driver ? strlen(driver) : 0;
+
+	if (n == 0 || n >= 64 || streq(driver, ".") || streq(driver, ".."))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (driver[i] == '/' || driver[i] <= ' ' || driver[i] >= 0x7f)
+			return false;
+	return true;
+}
+
+/* modprobe (check_only: modprobe -D, which resolves the module without loading it) through a
+ * small exec; PTCTL_MODPROBE names another program (tests). The child gets an empty signal mask:
+ * whatever the caller holds back, a hung modprobe must die on Ctrl-C. */
+static int load_module(const char *driver, bool check_only, int *ret_status)
 {
 	const char *prog = getenv("PTCTL_MODPROBE");
 	char module[128];
+	sigset_t none;
 	pid_t pid;
 	int status;
 
@@ -154,11 +175,19 @@ static int load_module(const char *driver, int *ret_status)
 	for (char *c = module; *c; c++)
 		if (*c == '-')
 			*c = '_';
+	sigemptyset(&none);
 	pid = fork();
 	if (pid < 0)
 		return negative_errno();
 	if (pid == 0) {
-		execlp(prog, prog, module, (char *)NULL);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (check_only) {
+			int null = open("/dev/null", O_WRONLY);
+			if (null >= 0)
+				dup2(null, STDOUT_FILENO);
+			execlp(prog, prog, "-D", module, (char *)NULL);
+		} else
+			execlp(prog, prog, module, (char *)NULL);
 		_exit(127);
 	}
 	while (waitpid(pid, &status, 0) < 0)
@@ -172,11 +201,13 @@ int bind_ensure_driver(struct op *op, const char *driver)
 {
 	int status = 0, r;
 
+	if (!bind_driver_name_ok(driver))
+		return bind_fail(op->res, VFIO_BIND_BAD_INPUT,
+				 "'%s' is not a driver name (a name as in /sys/bus/pci/drivers, not a path)",
+				 driver);
 	if (bind_driver_exists(driver))
 		return 0;
-	if (op->o->dry_run)
-		return bind_add_step(op->res, "-", "modprobe", NULL, driver, NULL);
-	r = load_module(driver, &status);
+	r = load_module(driver, op->o->dry_run, &status);
 	if (r == -ENOEXEC)
 		return bind_fail(
 			op->res, VFIO_BIND_BAD_INPUT,
@@ -189,9 +220,9 @@ int bind_ensure_driver(struct op *op, const char *driver)
 				 driver, strerror(-r));
 	if (status != 0)
 		return bind_fail(op->res, VFIO_BIND_BAD_INPUT,
-				 "unknown driver '%s': not registered, and modprobe failed (exit status %d)",
-				 driver, status);
-	if (!bind_driver_exists(driver))
+				 "unknown driver '%s': not registered, and modprobe %s (exit status %d)",
+				 driver, op->o->dry_run ? "does not know its module" : "failed", status);
+	if (!op->o->dry_run && !bind_driver_exists(driver))
 		return bind_fail(
 			op->res, VFIO_BIND_BAD_INPUT,
 			"unknown driver '%s': modprobe loaded a module, but no PCI driver of that name "
@@ -307,12 +338,14 @@ int bind_check_device(struct op *op, const struct pci_addr *addr, struct vfio_pc
 	return 0;
 }
 
-int bind_take_lock(struct op *op)
+int bind_take_lock(struct op *op, int *ret_fd)
 {
 	int fd;
 
-	if (op->o->locked || op->o->dry_run)
-		return -1;
+	if (op->o->locked || op->o->dry_run) {
+		*ret_fd = -1;
+		return 0;
+	}
 	fd = state_lock(op->o->lock_timeout_ms > 0 ? op->o->lock_timeout_ms : LOCK_TIMEOUT_MS);
 	if (fd == -ETIMEDOUT)
 		return bind_fail(op->res, VFIO_BIND_FAILED,
@@ -321,7 +354,8 @@ int bind_take_lock(struct op *op)
 	if (fd < 0)
 		return bind_fail(op->res, VFIO_BIND_FAILED, "cannot take " STATE_DIR "/lock: %s",
 				 strerror(-fd));
-	return fd;
+	*ret_fd = fd;
+	return 0;
 }
 
 /* Failure after changes: roll back, and say whether that worked. */

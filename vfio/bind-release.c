@@ -144,84 +144,111 @@ static int forget(struct op *op, struct snapshot *s)
 	return 0;
 }
 
-static int release_locked(struct op *op, const struct vfio_pci_dev *d, struct origin *o)
+/* The record describes no change any more (a release killed after the device was back, or a bind
+ * killed before its first write): only the record goes. */
+static bool already_back(const struct snapshot *s, const struct origin *o)
+{
+	return o->recorded && streq(s->driver ? s->driver : "", o->driver ? o->driver : "") &&
+	       streq(s->override ? s->override : "", o->override ? o->override : "");
+}
+
+/* One device back to its origin, verified; the record stays until every device is back. */
+static int release_move(struct op *op, struct snapshot *s, const struct origin *o)
 {
 	_cleanup_free_ char *now = NULL;
-	struct snapshot *s;
 	int r;
 
-	if ((r = bind_refuse_assigned(op, d->name)) < 0 || (r = read_origin(op, d, o)) < 0)
-		return r;
-	if (o->driver && (r = bind_ensure_driver(op, o->driver)) < 0) {
-		op->res->failure = VFIO_BIND_FAILED; /* the record names it: not the caller's input */
-		return r;
-	}
-	if ((r = bind_snapshot_take(op, d->name, &s)) < 0)
-		return bind_fail(op->res, VFIO_BIND_FAILED, "cannot read its state: %s", strerror(-r));
-	s->touched = true;
+	snprintf(op->res->object, sizeof(op->res->object), "%s", s->name);
+	if (already_back(s, o))
+		return bind_add_change(op->res, s->name, s->driver, s->driver);
 	if ((r = detach(op, s, o)) < 0 || (r = bind_original(op, s, o)) < 0)
-		return bind_finish_failed(op, r);
+		return r;
 	r = bind_add_step(op->res, s->name, "verify", NULL,
 			  o->driver	? o->driver
 			  : o->recorded ? "(no driver)"
 					: "(kernel default)",
 			  NULL);
-	if (r < 0)
+	if (r < 0 || op->o->dry_run)
 		return r;
-	if (!op->o->dry_run) {
-		if ((r = verify_back(op, s, o, &now)) < 0)
-			return r == -ENOMEM ? r : bind_finish_failed(op, r);
-		op->res->steps[op->res->n_steps - 1].done = true;
-		if ((r = bind_add_change(op->res, s->name, s->driver, now)) < 0)
+	if ((r = verify_back(op, s, o, &now)) < 0)
+		return r;
+	op->res->steps[op->res->n_steps - 1].done = true;
+	return bind_add_change(op->res, s->name, s->driver, now);
+}
+
+/* What release moves: the device, and with .group the other members of its group that ptctl bound
+ * (they have a record). */
+static int release_targets(struct op *op, const struct vfio_pci_dev *d, char ***ret)
+{
+	_cleanup_strv_free_ char **v = NULL;
+	struct vfio_group_info *g = NULL;
+	size_t n = 0;
+	int r;
+
+	if ((r = strv_pushf(&v, &n, "%s", d->name)) < 0)
+		return r;
+	if (op->o->group && d->iommu_group >= 0) {
+		r = vfio_group_read(d->iommu_group, &g);
+		if (r < 0 && r != -ENOENT)
+			return bind_fail(op->res, VFIO_BIND_FAILED, "cannot read its IOMMU group %d: %s",
+					 d->iommu_group, strerror(-r));
+		for (size_t i = 0; g && i < g->n_members && r >= 0; i++) {
+			char *rec = NULL;
+			if (pci_addr_cmp(&g->members[i].addr, &d->addr) == 0 ||
+			    state_read(RECORD_KIND, g->members[i].name, &rec) < 0)
+				continue;
+			free(rec);
+			r = strv_pushf(&v, &n, "%s", g->members[i].name);
+		}
+		vfio_group_info_free(g);
+		if (r < 0)
 			return r;
 	}
-	return o->recorded ? forget(op, s) : 0;
+	*ret = TAKE_PTR(v);
+	return 0;
 }
 
-static int release_one(struct op *op, const struct pci_addr *addr)
+/* Every origin read and driver loaded first, then the moves; a failure puts every device moved so
+ * far back on the driver it was on (all or nothing), and only full success forgets the records. */
+static int release_locked(struct op *op, char **targets, struct origin *origins)
 {
-	struct origin origin = { 0 };
-	struct vfio_pci_dev *d = NULL;
-	int r = bind_check_device(op, addr, &d);
+	size_t n = strv_length(targets);
+	int r;
 
-	if (r < 0)
-		return r;
-	r = release_locked(op, d, &origin);
-	origin_clear(&origin);
-	/* A VM that died holding it (SIGKILL) left its record: the device is back, so is the record gone. */
-	if (r >= 0 && !op->o->dry_run)
-		(void)assigned_remove(d->name);
-	/* Each device is its own transaction: a later failure must not undo an earlier release. */
-	bind_snapshots_free(op);
-	vfio_pci_dev_free(d);
-	return r;
-}
-
-/* With .group: the other members of the group that ptctl bound (they have a record). */
-static int release_group_rest(struct op *op, const struct pci_addr *addr)
-{
-	struct vfio_group_info *g = NULL;
-	struct vfio_pci_dev *d = NULL;
-	int r = vfio_pci_dev_read(addr, &d);
-
-	if (r < 0)
-		return r;
-	r = vfio_group_read(d->iommu_group, &g);
-	vfio_pci_dev_free(d);
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
-		return bind_fail(op->res, VFIO_BIND_FAILED, "cannot read its IOMMU group: %s", strerror(-r));
-	for (size_t i = 0; i < g->n_members && r >= 0; i++) {
-		char *rec = NULL;
-		if (pci_addr_cmp(&g->members[i].addr, addr) == 0 ||
-		    state_read(RECORD_KIND, g->members[i].name, &rec) < 0)
-			continue;
-		free(rec);
-		r = release_one(op, &g->members[i].addr);
+	for (size_t i = 0; i < n; i++) {
+		struct vfio_pci_dev *m = NULL;
+		struct pci_addr a;
+		if (pci_addr_parse(targets[i], &a) < 0 || (r = bind_check_device(op, &a, &m)) < 0)
+			return r < 0 ? r : -EINVAL;
+		r = bind_refuse_assigned(op, m->name);
+		if (r >= 0)
+			r = read_origin(op, m, &origins[i]);
+		vfio_pci_dev_free(m);
+		if (r < 0)
+			return r;
+		if (origins[i].driver && (r = bind_ensure_driver(op, origins[i].driver)) < 0) {
+			op->res->failure = VFIO_BIND_FAILED; /* the record names it: not the caller's input */
+			return r;
+		}
 	}
-	vfio_group_info_free(g);
-	return r;
+	bind_hold_signals(op);
+	for (size_t i = 0; i < n; i++) {
+		struct snapshot *s;
+		if ((r = bind_snapshot_take(op, targets[i], &s)) < 0)
+			return bind_fail(op->res, VFIO_BIND_FAILED, "cannot read the state of %s: %s",
+					 targets[i], strerror(-r));
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((r = release_move(op, &op->snaps[i], &origins[i])) < 0)
+			return r == -ENOMEM ? r : bind_finish_failed(op, r);
+	for (size_t i = 0; i < n; i++) {
+		if (origins[i].recorded && (r = forget(op, &op->snaps[i])) < 0)
+			return r;
+		/* A VM that died holding it (SIGKILL) left its record: the device is back, so is the record gone. */
+		if (!op->o->dry_run)
+			(void)assigned_remove(op->snaps[i].name);
+	}
+	return 0;
 }
 
 int vfio_release(const struct pci_addr *addr, const struct vfio_bind_opts *o, struct vfio_bind_result *res)
@@ -229,20 +256,31 @@ int vfio_release(const struct pci_addr *addr, const struct vfio_bind_opts *o, st
 	struct op op = { .o = o,
 			 .res = res,
 			 .timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS };
+	_cleanup_strv_free_ char **targets = NULL;
+	struct origin *origins = NULL;
 	struct vfio_pci_dev *d = NULL;
-	int lock, r;
+	size_t n = 0;
+	int lock = -1, r;
 
 	/* Bad input is reported before waiting for the lock. */
 	if ((r = bind_check_device(&op, addr, &d)) < 0)
 		return r;
+	if ((r = bind_take_lock(&op, &lock)) < 0 || (r = release_targets(&op, d, &targets)) < 0)
+		goto out;
+	n = strv_length(targets);
+	if (!(origins = calloc(n, sizeof(*origins)))) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = release_locked(&op, targets, origins);
+	if (r >= 0)
+		snprintf(res->object, sizeof(res->object), "%s", d->name);
+out:
+	for (size_t i = 0; origins && i < n; i++)
+		origin_clear(&origins[i]);
+	free(origins);
+	bind_snapshots_free(&op);
 	vfio_pci_dev_free(d);
-	lock = bind_take_lock(&op);
-	if (lock < -1)
-		return lock;
-	bind_hold_signals(&op);
-	r = release_one(&op, addr);
-	if (r >= 0 && o->group)
-		r = release_group_rest(&op, addr);
 	if (lock >= 0)
 		close(lock);
 	bind_allow_signals(&op);

@@ -9,6 +9,18 @@
 #include "util/root.h"
 #include "util/state.h"
 
+/* A record whose original is exactly the state the device is in now describes no change (a ptctl
+ * killed between writing it and the first write left it): this operation adopts it. */
+static bool record_is_stale(const char *rec, const struct snapshot *s)
+{
+	_cleanup_free_ char *drv = NULL, *ovr = NULL;
+
+	if (state_get_value(rec, "original_driver", &drv) < 0 ||
+	    state_get_value(rec, "original_override", &ovr) < 0)
+		return false;
+	return streq(drv, s->driver ? s->driver : "") && streq(ovr, s->override ? s->override : "");
+}
+
 static int write_record(struct op *op, struct snapshot *s, const char *to)
 {
 	_cleanup_free_ char *old = NULL, *content = NULL;
@@ -16,9 +28,9 @@ static int write_record(struct op *op, struct snapshot *s, const char *to)
 	int r = state_read(RECORD_KIND, s->name, &old);
 
 	/* A record from an earlier bind still knows the true original: keep it. */
-	if (r >= 0)
+	if (r >= 0 && !record_is_stale(old, s))
 		return 0;
-	if (r != -ENOENT)
+	if (r < 0 && r != -ENOENT)
 		return r;
 	if (asprintf(&content, "original_driver=%s\noriginal_override=%s\ndriver=%s\n",
 		     s->driver ? s->driver : "", s->override ? s->override : "", to) < 0)
@@ -42,17 +54,13 @@ static const char *bind_step_error(int r)
 	return r == -ETIMEDOUT ? "the driver did not take it" : strerror(-r);
 }
 
-/* driver_override -> unbind -> drivers_probe -> verify, for one device. */
+/* driver_override -> unbind -> drivers_probe -> verify, for one device (its record is written). */
 static int move_one(struct op *op, struct snapshot *s)
 {
 	_cleanup_free_ char *now = NULL;
 	char p[PATH_MAX];
 	int r;
 
-	if ((r = write_record(op, s, op->target)) < 0)
-		return bind_fail(op->res, VFIO_BIND_FAILED,
-				 "cannot record the original driver under " STATE_DIR ": %s", strerror(-r));
-	s->touched = true;
 	if ((r = pci_sysfs_path(p, sizeof(p), s->name, "driver_override")) < 0 ||
 	    (r = bind_run_step(op, s->name, "override", p, op->target)) < 0)
 		return bind_fail(op->res, VFIO_BIND_FAILED, "writing driver_override failed: %s",
@@ -150,18 +158,13 @@ static int bind_targets(struct op *op, const struct vfio_pci_dev *d, char ***ret
 	return 0;
 }
 
-static int bind_locked(struct op *op, const struct vfio_pci_dev *d)
+/* Every member's check, snapshot and record come before the first write: a failure up to there
+ * leaves the host as it was (records made are removed), and a failure after it has every
+ * starting state at hand for the rollback. */
+static int bind_locked(struct op *op, char **targets)
 {
-	_cleanup_strv_free_ char **targets = NULL;
 	int r;
 
-	if (d->is_bridge)
-		return bind_fail(op->res, VFIO_BIND_REFUSED, "a PCI bridge; bridges stay with the host");
-	if ((r = bind_ensure_driver(op, op->target)) < 0)
-		return r;
-	if ((r = bind_targets(op, d, &targets)) < 0)
-		return r;
-	/* Every check before the first change: a refusal leaves everything as it was. */
 	for (char **t = targets; *t; t++) {
 		struct pci_addr a;
 		struct vfio_pci_dev *m = NULL;
@@ -182,9 +185,23 @@ static int bind_locked(struct op *op, const struct vfio_pci_dev *d)
 		if ((r = bind_snapshot_take(op, *t, &s)) < 0)
 			return bind_fail(op->res, VFIO_BIND_FAILED, "cannot read the state of %s: %s", *t,
 					 strerror(-r));
+	}
+	for (size_t i = 0; i < op->n_snaps; i++) {
+		struct snapshot *s = &op->snaps[i];
+		if (streq(s->driver, op->target))
+			continue;
+		if ((r = write_record(op, s, op->target)) < 0) {
+			snprintf(op->res->object, sizeof(op->res->object), "%s", s->name);
+			r = bind_fail(op->res, VFIO_BIND_FAILED,
+				      "cannot record the original driver under " STATE_DIR ": %s", strerror(-r));
+			return bind_finish_failed(op, r);
+		}
+	}
+	for (size_t i = 0; i < op->n_snaps; i++) {
+		struct snapshot *s = &op->snaps[i];
 		if (streq(s->driver, op->target)) {
 			if ((r = bind_add_change(op->res, s->name, s->driver, s->driver)) < 0)
-				return r;
+				return bind_finish_failed(op, r);
 			continue; /* already there */
 		}
 		snprintf(op->res->object, sizeof(op->res->object), "%s", s->name);
@@ -200,22 +217,30 @@ int vfio_bind(const struct pci_addr *addr, const struct vfio_bind_opts *o, struc
 			 .res = res,
 			 .target = o->driver ? o->driver : VFIO_PCI_DRIVER,
 			 .timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS };
+	_cleanup_strv_free_ char **targets = NULL;
 	struct vfio_pci_dev *d = NULL;
-	int lock, r;
+	int lock = -1, r;
 
-	if (!*op.target || strchr(op.target, '/'))
-		return bind_fail(res, VFIO_BIND_BAD_INPUT, "'%s' is not a driver name", op.target);
+	if (!bind_driver_name_ok(op.target))
+		return bind_fail(res, VFIO_BIND_BAD_INPUT,
+				 "'%s' is not a driver name (a name as in /sys/bus/pci/drivers, not a path)",
+				 op.target);
 	if ((r = bind_check_device(&op, addr, &d)) < 0)
 		return r;
-	lock = bind_take_lock(&op);
-	if (lock < -1) {
-		vfio_pci_dev_free(d);
-		return lock;
+	if (d->is_bridge) {
+		r = bind_fail(res, VFIO_BIND_REFUSED, "a PCI bridge; bridges stay with the host");
+		goto out;
 	}
+	if ((r = bind_take_lock(&op, &lock)) < 0)
+		goto out;
+	/* Loading a module changes no device: it runs while Ctrl-C still works. */
+	if ((r = bind_ensure_driver(&op, op.target)) < 0 || (r = bind_targets(&op, d, &targets)) < 0)
+		goto out;
 	bind_hold_signals(&op);
-	r = bind_locked(&op, d);
+	r = bind_locked(&op, targets);
 	if (r >= 0)
 		snprintf(res->object, sizeof(res->object), "%s", d->name);
+out:
 	bind_snapshots_free(&op);
 	vfio_pci_dev_free(d);
 	if (lock >= 0)

@@ -15,7 +15,7 @@ uint8_t vm_acpi_checksum(const uint8_t *p, size_t len)
 
 /* ---- AML: just the encodings our DSDT uses (ACPI spec, "ACPI Machine Language Specification") ---- */
 
-#define AML_MAX 8192
+#define AML_MAX 16384
 struct aml {
 	uint8_t b[AML_MAX];
 	size_t len;
@@ -126,6 +126,117 @@ static void aml_name_package(struct aml *a, const char *name, const struct aml *
 	free(body);
 }
 
+/* ---- ACPI PCI hot-plug (bus 0): slot objects, the PCNT notifier, _EJ0 through the VMM's ports ----
+ * The VMM's side is hotplug.c: device-check and eject-request bitmaps read (and cleared) through PCIU and
+ * PCID, the guest's eject acknowledgement written to B0EJ, and GPE0 bit 1 (_E01) raising the SCI. */
+
+static void aml_op_wrap(struct aml *a, uint8_t op, const struct aml *body)
+{
+	aml_wrap(a, &op, 1, body);
+}
+
+/* \_SB.PCI0.<seg>: an absolute path from any scope. */
+static void aml_pci0_path(struct aml *a, const char *seg)
+{
+	aml_byte(a, '\\');
+	aml_byte(a, 0x2f); /* MultiNamePrefix */
+	aml_byte(a, 3);
+	aml_nameseg(a, "_SB_");
+	aml_nameseg(a, "PCI0");
+	aml_nameseg(a, seg);
+}
+
+static void slot_name(char *seg, unsigned slot)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	seg[0] = 'S';
+	seg[1] = hex[slot >> 4];
+	seg[2] = hex[slot & 0xf];
+	seg[3] = '_';
+	seg[4] = '\0';
+}
+
+/* OperationRegion (PCST, SystemIO, port, 12) and Field (PCST, DWordAcc, NoLock, WriteAsZeros)
+ * { PCIU, 32, PCID, 32, B0EJ, 32 }. */
+static void build_hotplug_regs(struct aml *dev)
+{
+	struct aml f = { .len = 0 };
+	static const uint8_t opregion[] = { 0x5b, 0x80 }, field[] = { 0x5b, 0x81 };
+
+	aml_bytes(dev, opregion, 2);
+	aml_nameseg(dev, "PCST");
+	aml_byte(dev, 0x01); /* SystemIO */
+	aml_int(dev, VM_PORT_HOTPLUG);
+	aml_int(dev, 12);
+
+	aml_nameseg(&f, "PCST");
+	aml_byte(&f, 0x03 | 0x20); /* DWordAcc, NoLock, WriteAsZeros */
+	static const char *const names[] = { "PCIU", "PCID", "B0EJ" };
+	for (unsigned i = 0; i < 3; i++) {
+		aml_nameseg(&f, names[i]);
+		aml_byte(&f, 32); /* the field length, in PkgLength's one-byte form */
+	}
+	aml_wrap(dev, field, 2, &f);
+}
+
+/* Method (PCNT) { Local0 = PCIU; Local1 = PCID; for each slot n: If (Local0 & (1 << n)) Notify (Snn, 1);
+ * If (Local1 & (1 << n)) Notify (Snn, 3) }: device check for what was plugged, eject request for what
+ * the VMM wants back. Reading the two registers clears them in the VMM. */
+static void build_pcnt(struct aml *dev)
+{
+	struct aml *m = calloc(1, sizeof(*m));
+	if (!m) {
+		dev->overflow = true;
+		return;
+	}
+	aml_nameseg(m, "PCNT");
+	aml_byte(m, 0x00); /* no arguments, not serialized */
+	aml_byte(m, 0x70); /* Store (PCIU, Local0) */
+	aml_nameseg(m, "PCIU");
+	aml_byte(m, 0x60);
+	aml_byte(m, 0x70); /* Store (PCID, Local1) */
+	aml_nameseg(m, "PCID");
+	aml_byte(m, 0x61);
+	for (unsigned slot = 1; slot < 32; slot++)
+		for (unsigned local = 0; local < 2; local++) {
+			struct aml cond = { .len = 0 };
+			char seg[5];
+			slot_name(seg, slot);
+			aml_byte(&cond, 0x7b); /* And (LocalN, 1 << slot, NullName) */
+			aml_byte(&cond, (uint8_t)(0x60 + local));
+			aml_int(&cond, 1ull << slot);
+			aml_byte(&cond, 0x00);
+			aml_byte(&cond, 0x86); /* Notify (Snn, 1 or 3) */
+			aml_nameseg(&cond, seg);
+			aml_int(&cond, local ? 3 : 1);
+			aml_op_wrap(m, 0xa0, &cond);
+		}
+	aml_op_wrap(dev, 0x14, m);
+	free(m);
+}
+
+/* Device (Snn) { Name (_ADR, nn << 16); Name (_SUN, nn); Method (_EJ0, 1) { Store (1 << nn, B0EJ) } }:
+ * an ejectable slot is what makes Linux's acpiphp manage it; a slot costs the guest nothing at boot. */
+static void build_slots(struct aml *dev)
+{
+	static const uint8_t device_op[] = { 0x5b, 0x82 };
+	for (unsigned slot = 1; slot < 32; slot++) {
+		struct aml d = { .len = 0 }, m = { .len = 0 };
+		char seg[5];
+		slot_name(seg, slot);
+		aml_nameseg(&d, seg);
+		aml_name_int(&d, "_ADR", (uint64_t)slot << 16);
+		aml_name_int(&d, "_SUN", slot);
+		aml_nameseg(&m, "_EJ0");
+		aml_byte(&m, 0x01); /* one argument */
+		aml_byte(&m, 0x70);
+		aml_int(&m, 1ull << slot);
+		aml_nameseg(&m, "B0EJ");
+		aml_op_wrap(&d, 0x14, &m);
+		aml_wrap(dev, device_op, 2, &d);
+	}
+}
+
 /* Word (0x88) / DWord (0x87) / QWord (0x8a) address space descriptors for the bridge's windows. */
 static void res_addr(struct aml *r, uint8_t tag, uint8_t type, uint8_t tflags, uint64_t min, uint64_t max)
 {
@@ -201,6 +312,9 @@ static void build_pci0(struct aml *dev, uint64_t mmio64_base, uint64_t mmio64_si
 			aml_wrap(prt, &pkg_op, 1, &e);
 		}
 	aml_name_package(dev, "_PRT", prt, (uint8_t)nprt);
+	build_hotplug_regs(dev);
+	build_pcnt(dev);
+	build_slots(dev);
 out:
 	free(res);
 	free(buf);
@@ -229,6 +343,17 @@ static int build_dsdt_aml(struct aml *out, uint64_t mmio64_base, uint64_t mmio64
 	aml_nameseg(sb, "_SB");
 	aml_wrap(sb, device_op, 2, dev);
 	aml_wrap(out, &scope_op, 1, sb);
+	/* Scope (\_GPE) { Method (_E01) { \_SB.PCI0.PCNT () } }: GPE0 bit 1 is the hot-plug event. */
+	{
+		struct aml gpe = { .len = 0 }, m = { .len = 0 };
+		aml_byte(&gpe, '\\');
+		aml_nameseg(&gpe, "_GPE");
+		aml_nameseg(&m, "_E01");
+		aml_byte(&m, 0x00);
+		aml_pci0_path(&m, "PCNT");
+		aml_op_wrap(&gpe, 0x14, &m);
+		aml_wrap(out, &scope_op, 1, &gpe);
+	}
 	r = out->overflow ? -E2BIG : 0;
 out:
 	free(s5);
@@ -282,6 +407,8 @@ static void build_fadt(uint8_t *t, uint64_t facs, uint64_t dsdt)
 	t[88] = 4; /* PM1_EVT_LEN */
 	t[89] = 2; /* PM1_CNT_LEN */
 	t[91] = 4; /* PM_TMR_LEN */
+	put_le32(t + 80, VM_PORT_GPE0);
+	t[92] = VM_PORT_GPE0_LEN; /* GPE0_BLK_LEN: status bytes, then enable bytes */
 	put_le16(t + 96, 101);  /* P_LVL2_LAT > 100: no C2 */
 	put_le16(t + 98, 1001); /* P_LVL3_LAT > 1000: no C3 */
 	/* IAPC_BOOT_ARCH: no VGA (bit 2); no 8042 (bit 1 clear: the guest need not probe a keyboard);
@@ -297,6 +424,7 @@ static void build_fadt(uint8_t *t, uint64_t facs, uint64_t dsdt)
 	gas_io(t + 148, 32, 2, VM_PORT_PM1A_EVT);
 	gas_io(t + 172, 16, 2, VM_PORT_PM1A_CNT);
 	gas_io(t + 208, 32, 3, VM_PORT_PM_TMR);
+	gas_io(t + 220, VM_PORT_GPE0_LEN * 8, 1, VM_PORT_GPE0);
 	memcpy(t + 268, "PTCTLVM ", 8);
 	sdt_finish(t);
 }

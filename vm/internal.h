@@ -138,6 +138,25 @@ int vm_pci_init(struct vm_pci *p, struct vm *vm);
 /* vm_free: every device's BARs deactivated, then ops->free (vCPUs already stopped). */
 void vm_pci_free_devices(struct vm_pci *p);
 
+/* ---- PCI hot-plug (hotplug.c) ---- */
+struct vm_hotplug {
+	bool ready;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;       /* state changes: the guest's _EJ0, its first look at a plugged slot */
+	uint32_t up, down;         /* device-check / eject-request bits the guest has not read yet */
+	uint32_t present;          /* slots holding a device put there by vm_hotplug_add */
+	_Atomic uint32_t announced; /* plugged, the guest has not read the device's ID yet */
+	uint32_t seen;             /* plugged and enumerated by the guest */
+	uint32_t eject_requested;  /* asked back, no _EJ0 yet */
+	uint32_t ejected;          /* the guest let go (_EJ0), still on the bus until vm_hotplug_remove */
+	uint16_t gpe_sts, gpe_en;
+	int sci_level;
+};
+int vm_hotplug_init(struct vm *vm);
+void vm_hotplug_destroy(struct vm *vm);
+/* pci.c: every config read of a slot (cheap unless the slot was just plugged). */
+void vm_hotplug_config_read(struct vm *vm, unsigned slot, unsigned off);
+
 /* ---- The VM ---- */
 struct vm_vcpu {
 	struct vm *vm;
@@ -150,6 +169,7 @@ struct vm_vcpu {
 };
 
 #define VM_MAX_CONSOLE_CLIENTS 8
+struct vm_vfio;
 #define VM_MAX_CONTROL_CONNS 8
 #define VM_MAX_CONTROL_CMDS 16
 #define VM_CONSOLE_BUF (64 * 1024)
@@ -171,18 +191,22 @@ struct vm {
 	struct vm_memory *mem;
 	struct vm_vcpu vcpus[VM_MAX_CPUS];
 	int next_slot;
-	uint64_t slot_gpa[32]; /* KVM memory slots by number (RAM first, then mapped BARs) */
+	uint64_t slot_gpa[32]; /* KVM memory slots by number (RAM first, then mapped BARs); UINT64_MAX: free */
+	pthread_mutex_t slots_lock; /* next_slot and slot_gpa: BARs are mapped from vCPU threads */
 
 	pthread_mutex_t lock;         /* console clients and sink state */
 	pthread_mutex_t legacy_lock;  /* the ACPI PM, i8042, CMOS and POST port devices (devices.c) */
 	pthread_rwlock_t bus_lock;    /* the trapped-I/O tables below; never held while a handler runs */
+	pthread_rwlock_t handler_lock; /* read-held while a handler runs; a removed device waits on it (write) */
 	struct vm_io_range pio[VM_MAX_IO_RANGES], mmio[VM_MAX_IO_RANGES];
 	size_t npio, nmmio;
 
 	struct vm_serial serial;
 	struct vm_pci pci;
+	struct vm_hotplug hotplug;
 	pthread_mutex_t routes_lock;  /* routes */
 	struct irq_routes *routes;    /* the VM's GSI routing table, made on the first MSI route */
+	struct vm_vfio *vfio;         /* VFIO container, DMA map, KVM-VFIO device of assigned devices (devices/vfio-host.c) */
 	uint16_t pm1_sts, pm1_en, pm1_cnt;
 	uint8_t cmos_index;
 	uint8_t cmos_ram[128];
@@ -216,6 +240,8 @@ struct vm {
 	uint32_t *port_exits; /* 65536 counters or NULL */
 };
 
+/* Returns once no handler that started before the call is still running (after a device left the bus). */
+void vm_io_quiesce(struct vm *vm);
 /* Routes one guest access to the device registered for it; unclaimed reads see all ones. */
 void vm_io_dispatch(struct vm *vm, bool mmio, uint64_t addr, uint8_t *data, unsigned len, bool is_write);
 

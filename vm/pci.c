@@ -234,6 +234,7 @@ static uint32_t config_read(struct vm_pci *p, unsigned slot, unsigned fn, unsign
 
 	if (!d || fn != 0)
 		return len == 4 ? 0xffffffffu : (1u << (8 * len)) - 1;
+	vm_hotplug_config_read(p->vm, slot, off);
 	pthread_mutex_lock(&d->lock);
 	if (d->ops && d->ops->config_read)
 		v = d->ops->config_read(d, off, len);
@@ -409,6 +410,7 @@ int vm_pci_remove(struct vm *vm, struct vm_pci_device *dev)
 		r = 0;
 	}
 	pthread_mutex_unlock(&p->lock);
+	vm_io_quiesce(vm); /* a vCPU that found the device before it left is out of it now */
 	return r;
 }
 

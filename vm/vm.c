@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "internal.h"
+#include "vm/devices/devices.h"
 #include "iommu/iommu.h"
 #include "irq/irq.h"
 #include "util/log.h"
@@ -126,14 +127,15 @@ int vm_pio_unregister(struct vm *vm, uint16_t port)
 }
 
 /* The range is copied out and the bus lock dropped before the handler runs: vCPUs never wait on each
- * other's devices, and a handler may change the bus (a BAR moved by a config write). Devices outlive the
- * run loop (vm_free joins the vCPUs first), so the copied opaque stays valid. */
+ * other's devices, and a handler may change the bus (a BAR moved by a config write). The handler lock is
+ * read-held throughout, so a device taken off the bus (hot removal) is freed only after vm_io_quiesce(). */
 void vm_io_dispatch(struct vm *vm, bool mmio, uint64_t addr, uint8_t *data, unsigned len, bool is_write)
 {
 	const struct vm_io_range *t = mmio ? vm->mmio : vm->pio;
 	struct vm_io_range hit = { .fn = NULL };
 	size_t n;
 
+	pthread_rwlock_rdlock(&vm->handler_lock);
 	pthread_rwlock_rdlock(&vm->bus_lock);
 	n = mmio ? vm->nmmio : vm->npio;
 	for (size_t i = 0; i < n; i++) {
@@ -148,6 +150,13 @@ void vm_io_dispatch(struct vm *vm, bool mmio, uint64_t addr, uint8_t *data, unsi
 		hit.fn(hit.opaque, addr - hit.base, data, len, is_write);
 	else if (!is_write)
 		memset(data, 0xff, len);
+	pthread_rwlock_unlock(&vm->handler_lock);
+}
+
+void vm_io_quiesce(struct vm *vm)
+{
+	pthread_rwlock_wrlock(&vm->handler_lock);
+	pthread_rwlock_unlock(&vm->handler_lock);
 }
 
 static int ioeventfd(struct vm *vm, bool mmio, uint64_t addr, unsigned len, int efd, bool deassign)
@@ -233,28 +242,53 @@ int vm_map_memory(struct vm *vm, uint64_t gpa, uint64_t size, void *hva, bool re
 		.memory_size = size,
 		.userspace_addr = (uint64_t)(uintptr_t)hva,
 	};
+	int slot = -1, r;
+
 	if (!size || (gpa | size) & 0xfff)
 		return -EINVAL;
-	if (vm->next_slot >= (int)ARRAY_SIZE(vm->slot_gpa))
+	/* BARs come and go with every COMMAND toggle the guest makes: reuse freed slots. */
+	pthread_mutex_lock(&vm->slots_lock);
+	for (int s = 0; s < vm->next_slot && slot < 0; s++)
+		if (vm->slot_gpa[s] == UINT64_MAX)
+			slot = s;
+	if (slot < 0 && vm->next_slot < (int)ARRAY_SIZE(vm->slot_gpa))
+		slot = vm->next_slot;
+	if (slot < 0) {
+		pthread_mutex_unlock(&vm->slots_lock);
 		return -ENOSPC;
-	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &m) < 0)
-		return negative_errno();
-	vm->slot_gpa[vm->next_slot] = gpa;
-	return vm->next_slot++;
+	}
+	m.slot = (uint32_t)slot;
+	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &m) < 0) {
+		r = negative_errno();
+		pthread_mutex_unlock(&vm->slots_lock);
+		return r;
+	}
+	vm->slot_gpa[slot] = gpa;
+	if (slot == vm->next_slot)
+		vm->next_slot++;
+	pthread_mutex_unlock(&vm->slots_lock);
+	return slot;
 }
 
 int vm_unmap_memory(struct vm *vm, uint64_t gpa)
 {
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&vm->slots_lock);
 	for (int s = 0; s < vm->next_slot; s++) {
 		if (vm->slot_gpa[s] != gpa)
 			continue;
 		struct kvm_userspace_memory_region m = { .slot = (uint32_t)s, .memory_size = 0 };
-		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &m) < 0)
-			return negative_errno();
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &m) < 0) {
+			r = negative_errno();
+			break;
+		}
 		vm->slot_gpa[s] = UINT64_MAX;
-		return 0;
+		r = 0;
+		break;
 	}
-	return -ENOENT;
+	pthread_mutex_unlock(&vm->slots_lock);
+	return r;
 }
 
 /* ---- Ending ---- */
@@ -439,10 +473,13 @@ struct vm *vm_free(struct vm *vm)
 		close(vm->wake_fd);
 	vm_pci_free_devices(&vm->pci);
 	vm_serial_destroy(&vm->serial);
+	vm_hotplug_destroy(vm);
 	irq_routes_free(vm->routes);
 	vm_memory_free(vm->mem);
 	pthread_rwlock_destroy(&vm->bus_lock);
+	pthread_rwlock_destroy(&vm->handler_lock);
 	pthread_mutex_destroy(&vm->routes_lock);
+	pthread_mutex_destroy(&vm->slots_lock);
 	pthread_mutex_destroy(&vm->legacy_lock);
 	pthread_cond_destroy(&vm->ccond);
 	pthread_mutex_destroy(&vm->lock);
@@ -550,7 +587,7 @@ static int add_devices(struct vm *vm, const char **why)
 
 	vm_serial_init(&vm->serial, vm);
 	if ((r = vm_pio_register(vm, VM_PORT_SERIAL, 8, vm_serial_io, &vm->serial)) < 0 ||
-	    (r = vm_legacy_init(vm)) < 0 || (r = vm_pci_init(&vm->pci, vm)) < 0) {
+	    (r = vm_legacy_init(vm)) < 0 || (r = vm_pci_init(&vm->pci, vm)) < 0 || (r = vm_hotplug_init(vm)) < 0) {
 		*why = "cannot set up the devices";
 		return r;
 	}
@@ -617,7 +654,9 @@ int vm_new(const struct vm_config *cfg, struct vm **ret, const char **ret_why)
 	pthread_cond_init(&vm->ccond, NULL);
 	pthread_mutex_init(&vm->legacy_lock, NULL);
 	pthread_mutex_init(&vm->routes_lock, NULL);
+	pthread_mutex_init(&vm->slots_lock, NULL);
 	pthread_rwlock_init(&vm->bus_lock, NULL);
+	pthread_rwlock_init(&vm->handler_lock, NULL);
 	vm->ncpus = cfg->cpus;
 	vm->sandbox = !cfg->no_sandbox;
 	vm->console_in = cfg->console_in;
@@ -631,6 +670,17 @@ int vm_new(const struct vm_config *cfg, struct vm **ret, const char **ret_why)
 	if ((r = check_memory(cfg, w)) < 0 || (r = open_kvm(vm, w)) < 0 || (r = add_ram(vm, cfg, w)) < 0 ||
 	    (r = add_devices(vm, w)) < 0 || (r = add_nics(vm, cfg, w)) < 0)
 		return r;
+	/* Assigned devices: VFIO container, guest RAM mapped for DMA, each device on the bus, reset. */
+	for (size_t i = 0; i < cfg->nassign; i++) {
+		r = vm_vfio_pci_add(vm, cfg->assign[i], w);
+		if (r < 0) {
+			/* The reason outlives the VM (freed on return): a buffer of this thread's own. */
+			static __thread char buf[192];
+			snprintf(buf, sizeof(buf), "%s: %s", cfg->assign[i], *w ? *w : "cannot assign it");
+			*w = buf;
+			return r;
+		}
+	}
 	for (unsigned i = 0; i < vm->ncpus; i++) {
 		r = vm_vcpu_create(vm, i);
 		if (r < 0) {

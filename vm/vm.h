@@ -33,6 +33,9 @@
 #define VM_RESET_VALUE 0x0e
 #define VM_SLP_TYP_S5 5 /* the \_S5 value in our DSDT */
 #define VM_IRQ_SCI 9
+#define VM_PORT_HOTPLUG 0x610 /* PCI hot-plug: device-check bitmap (4), eject-request bitmap (4), eject ack (4) */
+#define VM_PORT_GPE0 0x620    /* GPE0 block: status (2), enable (2); bit 1 is the hot-plug event */
+#define VM_PORT_GPE0_LEN 4
 
 #define VM_MAX_CPUS 64
 
@@ -276,6 +279,28 @@ int vm_pci_cap_add(struct vm_pci_device *d, const uint8_t *cap, unsigned len);
 unsigned vm_pci_intx_gsi(unsigned slot, unsigned pin);
 /* Allocates size bytes (a power of two, naturally aligned) from the 32-bit or 64-bit PCI window. */
 int vm_pci_alloc_mmio(struct vm *vm, uint64_t size, bool above_4g, uint64_t *ret_gpa);
+
+/* ---- PCI hot-plug (ACPI, bus 0): slots 1-31 are ejectable objects in the DSDT ----
+ * vm_hotplug_add puts a device on the bus and tells the guest (device check through GPE0 -> \_GPE._E01 ->
+ * Notify); the guest's first read of the device's ID marks it accepted. vm_hotplug_request_eject asks the
+ * guest to give the device back (Notify eject request); the guest's _EJ0 marks it ejected. Then
+ * vm_hotplug_remove takes it off the bus (force: whether the guest answered or not) and hands the device
+ * back to its owner to free. Not from a vCPU thread. */
+enum vm_slot_state {
+	VM_SLOT_EMPTY,           /* nothing hot-plugged there */
+	VM_SLOT_PLUGGED,         /* on the bus, the guest told, not enumerated yet */
+	VM_SLOT_ACCEPTED,        /* the guest's OS enumerated it */
+	VM_SLOT_EJECT_REQUESTED, /* the guest was asked to let go */
+	VM_SLOT_EJECTED,         /* the guest let go (its _EJ0), asked or on its own */
+};
+int vm_hotplug_add(struct vm *vm, struct vm_pci_device *dev, int slot);
+int vm_hotplug_request_eject(struct vm *vm, unsigned slot);
+enum vm_slot_state vm_hotplug_state(struct vm *vm, unsigned slot);
+const char *vm_slot_state_to_string(enum vm_slot_state s);
+/* Waits until slot is in state want: 0, or -ETIMEDOUT. */
+int vm_hotplug_wait(struct vm *vm, unsigned slot, enum vm_slot_state want, int timeout_ms);
+/* -EBUSY when the guest has not ejected it and force is false; -ENOENT for an empty slot. */
+int vm_hotplug_remove(struct vm *vm, unsigned slot, bool force, struct vm_pci_device **ret_dev);
 
 /* ---- MSI and MSI-X into the guest ----
  * The VM owns the one KVM GSI routing table (KVM_SET_GSI_ROUTING replaces it whole). An MSI message

@@ -906,8 +906,11 @@ int fakesys_add_module(struct fakesys *fs, const char *module, const char *drive
 	char script[4 * PATH_MAX];
 	snprintf(script, sizeof(script),
 		 "#!/bin/sh\n"
-		 "# fakesys modprobe: registers the PCI driver of a module fakesys_add_module() declared.\n"
+		 "# fakesys modprobe: registers the PCI driver of a module fakesys_add_module() declared;\n"
+		 "# -D only resolves it (as kmod's --show-depends does), registering nothing.\n"
+		 "show=0; [ \"$1\" = -D ] && { show=1; shift; }\n"
 		 "line=$(grep \"^$1 \" '%s/lib/fake-modules') || { echo \"modprobe: FATAL: Module $1 not found\" >&2; exit 1; }\n"
+		 "[ $show = 0 ] || { echo \"insmod /lib/modules/$1.ko\"; exit 0; }\n"
 		 "d='%s/sys/bus/pci/drivers/'\"${line#* }\"\n"
 		 "mkdir -p \"$d\" && for f in bind unbind new_id remove_id uevent; do : > \"$d/$f\"; done\n",
 		 fs->dir, fs->dir);

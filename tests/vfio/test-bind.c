@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <signal.h>
+#include <sys/stat.h>
 
 #include "lib/fakesys.h"
 #include "util/root.h"
@@ -179,8 +180,9 @@ static void test_group_refused_then_bound(void **s)
 	assert_false(has_record("0000:00:1f.0") || has_record("0000:00:1f.3"));
 }
 
-/* release --group stops at a failing member; the ones released before stay released. */
-static void test_release_group_partial(void **s)
+/* release --group is all or nothing: a member that cannot go back puts the ones released before it
+ * back on vfio-pci, and every record stays. */
+static void test_release_group_all_or_nothing(void **s)
 {
 	struct vfio_bind_result res;
 	(void)s;
@@ -189,12 +191,73 @@ static void test_release_group_partial(void **s)
 	vfio_bind_result_clear(&res);
 	assert_int_equal(fakesys_fault(fs, "ahci", FAKESYS_PROBE_FAILS), 0);
 	assert_int_equal(do_release("00:1f.3", (struct vfio_bind_opts){ .group = true }, &res), -EIO);
+	assert_int_equal(res.failure, VFIO_BIND_FAILED);
 	assert_string_equal(res.object, "0000:00:1f.2");
+	assert_non_null(strstr(res.reason, "rolled back"));
 	vfio_bind_result_clear(&res);
+	assert_driver("0000:00:1f.3", "vfio-pci");
+	assert_driver("0000:00:1f.0", "vfio-pci");
+	assert_driver("0000:00:1f.2", "vfio-pci");
+	assert_override("0000:00:1f.3", "vfio-pci");
+	assert_override("0000:00:1f.0", "vfio-pci");
+	assert_true(has_record("0000:00:1f.3") && has_record("0000:00:1f.0") && has_record("0000:00:1f.2"));
+	/* Once ahci works again, the same command releases all three. */
+	assert_int_equal(fakesys_fault(fs, "ahci", 0), 0);
+	assert_int_equal(do_release("00:1f.3", (struct vfio_bind_opts){ .group = true }, &res), 0);
+	assert_int_equal(res.n_changes, 3);
+	vfio_bind_result_clear(&res);
+	assert_driver("0000:00:1f.2", "ahci");
+	assert_false(has_record("0000:00:1f.3") || has_record("0000:00:1f.0") || has_record("0000:00:1f.2"));
+}
+
+/* Once the first member has moved, a later member's state becomes unreadable (its driver_override
+ * turns into a directory): its move fails, and the first member goes back too. Every snapshot
+ * and record is taken before the first write, so nothing is left on vfio-pci without a way back. */
+static int break_later_member(const char *path, const char *value, void *userdata)
+{
+	char p[4096];
+	(void)value;
+	(void)userdata;
+	if (!strstr(path, "0000:00:1f.3/driver_override"))
+		return 0;
+	snprintf(p, sizeof(p), "%s/sys/bus/pci/devices/0000:00:1f.2/driver_override", fakesys_dir(fs));
+	if (unlink(p) == 0)
+		mkdir(p, 0755);
+	return 0;
+}
+
+static void test_group_later_member_unreadable(void **s)
+{
+	struct vfio_bind_result res;
+	(void)s;
+
+	fakesys_on_write(fs, break_later_member, NULL);
+	assert_int_equal(do_bind("00:1f.3", (struct vfio_bind_opts){ .group = true }, &res), -EIO);
+	assert_int_equal(res.failure, VFIO_BIND_FAILED);
+	assert_string_equal(res.object, "0000:00:1f.2");
+	assert_non_null(strstr(res.reason, "rolled back"));
+	vfio_bind_result_clear(&res);
+	fakesys_on_write(fs, NULL, NULL);
 	assert_driver("0000:00:1f.3", "i801_smbus");
 	assert_driver("0000:00:1f.0", "lpc_ich");
-	assert_driver("0000:00:1f.2", "vfio-pci");
-	assert_true(has_record("0000:00:1f.2"));
+	assert_driver("0000:00:1f.2", "ahci");
+	assert_override("0000:00:1f.3", "(null)");
+	assert_override("0000:00:1f.0", "(null)");
+	assert_false(has_record("0000:00:1f.3") || has_record("0000:00:1f.0") || has_record("0000:00:1f.2"));
+}
+
+/* Every member's record exists before the first write (seen in the order of the steps). */
+static void test_group_records_first(void **s)
+{
+	struct vfio_bind_result res;
+	(void)s;
+
+	assert_int_equal(do_bind("00:1f.3", (struct vfio_bind_opts){ .group = true }, &res), 0);
+	assert_true(res.n_steps > 3);
+	for (size_t i = 0; i < 3; i++)
+		assert_string_equal(res.steps[i].action, "record");
+	assert_string_equal(res.steps[3].action, "override");
+	vfio_bind_result_clear(&res);
 }
 
 static void test_in_use_refused_then_forced(void **s)
@@ -272,6 +335,124 @@ static void test_rollback_override_write(void **s)
 	assert_false(has_record("0000:02:00.0"));
 }
 
+static int refuse_override(const char *path, const char *value, void *userdata)
+{
+	(void)value;
+	(void)userdata;
+	return strstr(path, "/driver_override") ? -EACCES : 0;
+}
+
+/* driver_override refuses every write (as a kernel lockdown would): nothing changed, so nothing is
+ * rolled back, no "rollback failed", and no record claims a change. */
+static void test_override_always_refused(void **s)
+{
+	struct vfio_bind_result res;
+	(void)s;
+
+	fakesys_on_write(fs, refuse_override, NULL);
+	assert_int_equal(do_bind("02:00.0", (struct vfio_bind_opts){ 0 }, &res), -EIO);
+	assert_int_equal(res.failure, VFIO_BIND_FAILED);
+	assert_string_equal(res.reason, "writing driver_override failed: Permission denied");
+	vfio_bind_result_clear(&res);
+	fakesys_on_write(fs, NULL, NULL);
+	assert_int_equal(fakesys_n_writes(fs), 1);
+	assert_driver("0000:02:00.0", "e1000e");
+	assert_false(has_record("0000:02:00.0"));
+}
+
+/* A record left by a ptctl killed before its first write describes no change: release only
+ * removes it, and a bind that fails removes it too. */
+static void test_stale_record(void **s)
+{
+	struct vfio_bind_result res;
+	(void)s;
+
+	assert_int_equal(state_write("devices", "0000:02:00.0",
+				     "original_driver=e1000e\noriginal_override=\ndriver=vfio-pci\n"), 0);
+	assert_int_equal(do_release("02:00.0", (struct vfio_bind_opts){ 0 }, &res), 0);
+	assert_string_equal(res.changes[0].to, "e1000e");
+	vfio_bind_result_clear(&res);
+	assert_int_equal(fakesys_n_writes(fs), 0);
+	assert_false(has_record("0000:02:00.0"));
+
+	assert_int_equal(state_write("devices", "0000:02:00.0",
+				     "original_driver=e1000e\noriginal_override=\ndriver=vfio-pci\n"), 0);
+	assert_int_equal(fakesys_fault(fs, "vfio-pci", FAKESYS_PROBE_FAILS), 0);
+	assert_int_equal(do_bind("02:00.0", (struct vfio_bind_opts){ 0 }, &res), -EIO);
+	vfio_bind_result_clear(&res);
+	assert_driver("0000:02:00.0", "e1000e");
+	assert_false(has_record("0000:02:00.0"));
+}
+
+/* Driver names are names: "..", "." and paths are bad input (exit 2) before anything is written,
+ * in a dry run as in the real one. */
+static void test_driver_name_validated(void **s)
+{
+	static const char *const bad[] = { "..", ".", "../vfio-pci", "vfio-pci/", "", "a b", "x\n" };
+	struct vfio_bind_result res;
+	(void)s;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		for (int dry = 0; dry < 2; dry++) {
+			assert_int_equal(do_bind("02:00.0", (struct vfio_bind_opts){ .driver = bad[i], .dry_run = dry },
+						 &res),
+					 -EINVAL);
+			assert_int_equal(res.failure, VFIO_BIND_BAD_INPUT);
+			assert_non_null(strstr(res.reason, "is not a driver name"));
+			vfio_bind_result_clear(&res);
+		}
+	assert_int_equal(fakesys_n_writes(fs), 0);
+	assert_driver("0000:02:00.0", "e1000e");
+	assert_false(has_record("0000:02:00.0"));
+}
+
+/* A dry run refuses an unknown driver as the real run does, and loads nothing to find out. */
+static void test_dry_run_unknown_driver(void **s)
+{
+	struct vfio_bind_result res;
+	(void)s;
+
+	assert_int_equal(do_bind("00:05.0", (struct vfio_bind_opts){ .driver = "nosuch", .dry_run = true }, &res),
+			 -EINVAL);
+	assert_int_equal(res.failure, VFIO_BIND_BAD_INPUT);
+	vfio_bind_result_clear(&res);
+	assert_int_equal(fakesys_add_module(fs, "vfio_pci_fake", "vfio-pci-fake", NULL), 0);
+	setenv("PTCTL_MODPROBE", fakesys_modprobe_path(fs), 1);
+	assert_int_equal(do_bind("00:05.0", (struct vfio_bind_opts){ .driver = "unknown-driver", .dry_run = true },
+				 &res),
+			 -EINVAL);
+	assert_non_null(strstr(res.reason, "modprobe does not know its module"));
+	vfio_bind_result_clear(&res);
+	assert_int_equal(do_bind("00:05.0", (struct vfio_bind_opts){ .driver = "vfio-pci-fake", .dry_run = true },
+				 &res),
+			 0);
+	assert_string_equal(res.steps[0].action, "modprobe");
+	vfio_bind_result_clear(&res);
+	assert_false(root_exists("/sys/bus/pci/drivers/vfio-pci-fake"));
+	assert_int_equal(fakesys_n_writes(fs), 0);
+}
+
+/* modprobe runs with no signal held back: a hung one dies on Ctrl-C. */
+static void test_modprobe_signals_open(void **s)
+{
+	char script[8192], p[4096], *blk = NULL;
+	(void)s;
+	struct vfio_bind_result res;
+
+	snprintf(p, sizeof(p), "%s/modprobe-sigblk", fakesys_dir(fs));
+	snprintf(script, sizeof(script), "#!/bin/sh\n# the shell's own mask, read with builtins (dash blocks signals around its forks)\n"
+		 "while read -r k v; do [ \"$k\" = SigBlk: ] && echo \"$v\" > '%s'; done < /proc/self/status\nexit 1\n", p);
+	assert_int_equal(fakesys_write(fs, "/sbin/sigblk-modprobe", script), 0);
+	snprintf(p, sizeof(p), "%s/sbin/sigblk-modprobe", fakesys_dir(fs));
+	assert_int_equal(chmod(p, 0755), 0);
+	setenv("PTCTL_MODPROBE", p, 1);
+	assert_int_equal(do_bind("00:05.0", (struct vfio_bind_opts){ .driver = "vfio-pci-fake" }, &res), -EINVAL);
+	vfio_bind_result_clear(&res);
+	assert_int_equal(root_read("/modprobe-sigblk", &blk), 0);
+	assert_string_equal(blk, "0000000000000000");
+	free(blk);
+}
+
 /* When the way back fails too, the result says so plainly. */
 static void test_stranded_reported(void **s)
 {
@@ -293,9 +474,9 @@ static void test_dry_run_changes_nothing(void **s)
 
 	assert_int_equal(do_bind("00:1f.3", (struct vfio_bind_opts){ .group = true, .dry_run = true }, &res), 0);
 	assert_int_equal(res.n_steps, 15);
-	assert_string_equal(res.steps[2].action, "unbind");
-	assert_string_equal(res.steps[2].file, "/sys/bus/pci/drivers/i801_smbus/unbind");
-	assert_false(res.steps[2].done);
+	assert_string_equal(res.steps[4].action, "unbind");
+	assert_string_equal(res.steps[4].file, "/sys/bus/pci/drivers/i801_smbus/unbind");
+	assert_false(res.steps[4].done);
 	vfio_bind_result_clear(&res);
 	assert_int_equal(fakesys_n_writes(fs), 0);
 	assert_false(has_record("0000:00:1f.3"));
@@ -490,7 +671,9 @@ int main(void)
 		T(test_rollback_override_write),  T(test_stranded_reported),	  T(test_dry_run_changes_nothing),
 		T(test_refusals),		  T(test_no_iommu_refused),	  T(test_pf_with_vfs_refused),	  T(test_lock_held),
 		T(test_modprobe),		  T(test_release_binds_original_directly),
-		T(test_release_failure_keeps_vfio), T(test_sigint_held_while_moving), T(test_release_group_partial),
+		T(test_release_failure_keeps_vfio), T(test_sigint_held_while_moving), T(test_release_group_all_or_nothing),
+		T(test_group_later_member_unreadable), T(test_group_records_first), T(test_override_always_refused),
+		T(test_stale_record), T(test_driver_name_validated), T(test_dry_run_unknown_driver), T(test_modprobe_signals_open),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
