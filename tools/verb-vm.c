@@ -296,6 +296,21 @@ static void return_devices(const struct vm_opts *o)
 	}
 }
 
+/* The control socket's `show`: the VM as vm_show_json() sees it, on one line. */
+static int control_show(struct vm *vm, const char *args, char **reply, void *opaque)
+{
+	_cleanup_json_ json_object *o = NULL;
+	int r;
+
+	(void)args;
+	(void)opaque;
+	r = vm_show_json(vm, &o);
+	if (r < 0)
+		return r;
+	*reply = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	return *reply ? 0 : -ENOMEM;
+}
+
 /* Creates and runs the VM; returns the exit status. The VM is freed (devices closed) on return. */
 static int run_vm(const struct vm_opts *o, bool background, int notify_fd, const char *sock, const char *logp,
 		  int log_fd)
@@ -324,7 +339,9 @@ static int run_vm(const struct vm_opts *o, bool background, int notify_fd, const
 		atomic_store(&signal_vm, NULL);
 		return log_info("%s: stopped before it ran", o->name), vm_exit_status(VM_EXIT_STOPPED);
 	}
-	r = vm_control_listen(vm, sock);
+	r = vm_control_register(vm, "show", control_show, NULL);
+	if (r >= 0)
+		r = vm_control_listen(vm, sock);
 	if (r < 0)
 		return log_error("%s: cannot create the control socket %s: %s", o->name, sock, strerror(-r)), EXIT_FAIL;
 	r = write_info(o, background ? logp : NULL);
@@ -587,6 +604,142 @@ static int vm_console_run(int argc, char **argv, const struct verb_ctx *ctx)
 	return EXIT_OK;
 }
 
+/* ---- vm show ---- */
+
+static const struct out_column bar_columns[] = {
+	{ "device", "DEVICE" }, { "guest_address", "GUEST" }, { "index", "BAR" }, { "type", "TYPE" },
+	{ "address", "ADDRESS" }, { "size", "SIZE" }, { "decoding", "DECODING" }, { "kvm_slots", "KVM-SLOTS" },
+};
+static const struct out_column irq_columns[] = {
+	{ "device", "DEVICE" }, { "type", "TYPE" }, { "index", "INDEX" }, { "guest_vector", "VECTOR" },
+	{ "dest_apic_id", "DEST-APIC" }, { "gsi", "GSI" }, { "masked", "MASKED" }, { "pending", "PENDING" },
+	{ "host_irq", "HOST-IRQ" }, { "host_count", "COUNT" }, { "host_affinity", "AFFINITY" },
+};
+static const struct out_column mem_columns[] = {
+	{ "gpa_start", "GPA-START" }, { "gpa_end", "GPA-END" }, { "hva", "HOST-VIRTUAL" }, { "size", "SIZE" },
+	{ "page_size", "PAGE" }, { "iommu_mapped", "IOMMU" }, { "resident", "RESIDENT" },
+	{ "host_physical_runs", "PHYS-RUNS" }, { "first_hpa", "FIRST-HPA" },
+};
+
+static json_object *get(json_object *o, const char *key)
+{
+	json_object *v = NULL;
+	return o && json_object_object_get_ex(o, key, &v) ? v : NULL;
+}
+
+/* Copies o[key] into row[as]; absent keys become null. */
+static int copy_key(json_object *row, const char *as, json_object *o, const char *key)
+{
+	json_object *v = get(o, key);
+	return json_add(row, as, v ? json_object_get(v) : NULL);
+}
+
+static int push_row(json_object *rows, json_object **ret)
+{
+	json_object *r = json_object_new_object();
+	if (!r || json_object_array_add(rows, r) < 0) {
+		json_object_put(r);
+		return -ENOMEM;
+	}
+	*ret = r;
+	return 0;
+}
+
+static int show_tables(json_object *o)
+{
+	_cleanup_json_ json_object *bars = json_object_new_array(), *irqs = json_object_new_array(),
+				   *mem = json_object_new_array();
+	json_object *devs = get(o, "devices"), *m = get(o, "memory"), *row;
+	char size[32];
+	int r = 0;
+
+	if (!bars || !irqs || !mem)
+		return -ENOMEM;
+	format_size(size, sizeof(size), (uint64_t)json_object_get_int64(get(o, "memory")));
+	printf("%s: pid %" PRId64 ", %" PRId64 " vCPU(s), %s\n\nDEVICES\n", json_object_get_string(get(o, "name")),
+	       json_object_get_int64(get(o, "pid")), json_object_get_int64(get(o, "cpus")), size);
+	for (size_t i = 0; devs && i < json_object_array_length(devs); i++) {
+		json_object *d = json_object_array_get_idx(devs, i), *b = get(d, "bars"), *q = get(d, "interrupts");
+		const char *addr = json_object_get_string(get(d, "address"));
+		printf("  %s  %s%s%s%s%s\n", json_object_get_string(get(d, "guest_address")),
+		       json_object_get_string(get(d, "model")), addr ? " " : "", addr ? addr : "",
+		       get(d, "interrupt_mode") ? ", interrupts " : "",
+		       get(d, "interrupt_mode") ? json_object_get_string(get(d, "interrupt_mode")) : "");
+		for (size_t k = 0; b && k < json_object_array_length(b) && r >= 0; k++) {
+			json_object *x = json_object_array_get_idx(b, k);
+			if ((r = push_row(bars, &row)) < 0 || (r = json_add_str(row, "device", addr)) < 0 ||
+			    (r = copy_key(row, "guest_address", d, "guest_address")) < 0 ||
+			    (r = copy_key(row, "index", x, "index")) < 0 || (r = copy_key(row, "type", x, "type")) < 0 ||
+			    (r = copy_key(row, "address", x, "guest_address")) < 0 || (r = copy_key(row, "size", x, "size")) < 0 ||
+			    (r = copy_key(row, "decoding", x, "decoding")) < 0)
+				break;
+			r = copy_key(row, "kvm_slots", x, "kvm_slots");
+		}
+		for (size_t k = 0; q && k < json_object_array_length(q) && r >= 0; k++) {
+			json_object *x = json_object_array_get_idx(q, k);
+			static const char *const keys[] = { "type", "index", "guest_vector", "dest_apic_id", "gsi", "masked",
+							    "pending", "host_irq", "host_count", "host_affinity" };
+			if ((r = push_row(irqs, &row)) < 0 || (r = json_add_str(row, "device", addr)) < 0)
+				break;
+			for (size_t j = 0; j < ARRAY_SIZE(keys) && r >= 0; j++)
+				r = copy_key(row, keys[j], x, keys[j]);
+		}
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; m && i < json_object_array_length(m) && r >= 0; i++) {
+		json_object *x = json_object_array_get_idx(m, i), *runs = get(x, "host_physical");
+		static const char *const keys[] = { "gpa_start", "gpa_end", "hva", "size", "page_size", "iommu_mapped",
+						    "resident", "host_physical_runs" };
+		if ((r = push_row(mem, &row)) < 0)
+			break;
+		for (size_t j = 0; j < ARRAY_SIZE(keys) && r >= 0; j++)
+			r = copy_key(row, keys[j], x, keys[j]);
+		if (r >= 0)
+			r = runs && json_object_array_length(runs)
+				    ? copy_key(row, "first_hpa", json_object_array_get_idx(runs, 0), "hpa")
+				    : json_add_null(row, "first_hpa");
+	}
+	if (r < 0)
+		return r;
+	if (json_object_array_length(bars) && (printf("\nBARS\n"), r = out_table(stdout, bars, bar_columns,
+										  ARRAY_SIZE(bar_columns))) < 0)
+		return r;
+	if (json_object_array_length(irqs) && (printf("\nINTERRUPTS\n"), r = out_table(stdout, irqs, irq_columns,
+										      ARRAY_SIZE(irq_columns))) < 0)
+		return r;
+	printf("\nMEMORY\n");
+	return out_table(stdout, mem, mem_columns, ARRAY_SIZE(mem_columns));
+}
+
+static int vm_show_run(int argc, char **argv, const struct verb_ctx *ctx)
+{
+	const char *name;
+	char sock[PATH_MAX];
+	_cleanup_free_ char *reply = NULL;
+	_cleanup_json_ json_object *o = NULL;
+	int r = one_name(argc, argv, ctx, "vm show", &name);
+
+	if (r >= 0)
+		return r;
+	if (!name_running(name))
+		return log_error("%s: not running (see 'ptctl vm list')", name), EXIT_FAIL;
+	vm_path(sock, sizeof(sock), name, "control");
+	r = vm_control_request(sock, "show", &reply);
+	if (r < 0)
+		return log_error("%s: no answer on its control socket: %s", name, strerror(-r)), EXIT_FAIL;
+	if (startswith(reply, "error"))
+		return log_error("%s: %s", name, reply), EXIT_FAIL;
+	o = json_tokener_parse(reply);
+	if (!o || !json_object_is_type(o, json_type_object))
+		return log_error("%s: the VM's answer is not JSON", name), EXIT_FAIL;
+	if (out_is_json())
+		r = out_json(stdout, o);
+	else
+		r = show_tables(o);
+	return r < 0 ? (log_error("%s: %s", name, strerror(-r)), EXIT_FAIL) : EXIT_OK;
+}
+
 #define RUN_OPTIONS_HELP                                                                                       \
 	"OPTIONS\n"                                                                                            \
 	"    --kernel FILE     bzImage (64-bit entry, boot protocol 2.12+) or uncompressed vmlinux (ELF)\n"  \
@@ -658,3 +811,23 @@ PTCTL_VERB(vm_console, .name = "vm console", .synopsis = "NAME", .summary = "att
 	   .help = "DESCRIPTION\n"
 		   "    Connects the terminal to the VM's serial console. Ctrl-] detaches; the VM keeps running.\n"
 		   "    Output from before attaching is in /run/ptctl/vm/NAME/console.log (background VMs).\n");
+
+PTCTL_VERB(vm_show, .name = "vm show", .synopsis = "NAME", .summary = "show a running VM's devices, interrupts and memory map",
+	   .flags = VERB_JSON, .run = vm_show_run,
+	   .help = "DESCRIPTION\n"
+		   "    Asks the running VM (over its control socket) what it has: every device on its PCI bus,\n"
+		   "    and for each assigned device its guest slot, its BARs where the guest put them (and how\n"
+		   "    many KVM memory slots map them: 0 means every access traps to the VMM), and every\n"
+		   "    interrupt: the guest vector and destination APIC ID decoded from the MSI address/data the\n"
+		   "    guest programmed, the KVM GSI, masked/pending, and the host IRQ VFIO requested for it with\n"
+		   "    its count and CPU affinity (/proc/interrupts, /proc/irq). Then the memory map: each RAM\n"
+		   "    region's guest-physical range, host virtual address, page size, whether it is mapped into\n"
+		   "    the IOMMU (IOVA = guest-physical), and its host-physical runs from /proc/PID/pagemap.\n\n"
+		   "JSON\n"
+		   "    {name, pid, cpus, memory, devices: [{address (host, null for emulated devices),\n"
+		   "    guest_address, slot, model, interrupt_mode (msix, msi, intx, none), bars: [{index, type,\n"
+		   "    guest_address, size, decoding, kvm_slots}], interrupts: [{type, index, guest_vector,\n"
+		   "    dest_apic_id, msi_address, msi_data, gsi, masked, pending, host_irq, host_count,\n"
+		   "    host_affinity}]}], memory: [{gpa_start, gpa_end, hva, size, page_size, iommu_mapped,\n"
+		   "    resident, host_physical_runs, host_physical_hidden, host_physical: [{gpa, hpa, size}]\n"
+		   "    (the first 32 runs)}]}. hpa reads 0 when the kernel hides PFNs (no CAP_SYS_ADMIN).\n");

@@ -273,16 +273,23 @@ static int control_connect(const char *path, const char *command)
 int vm_control_request(const char *path, const char *command, char **ret_reply)
 {
 	_cleanup_close_ int fd = control_connect(path, command);
-	char buf[256];
+	/* `show` replies with a JSON line of some kilobytes. */
+	const size_t len = 256 * 1024;
+	char *buf;
 	int r;
 
 	if (fd < 0)
 		return fd;
-	r = read_line(fd, buf, sizeof(buf), 5000);
-	if (r < 0)
+	buf = malloc(len);
+	if (!buf)
+		return -ENOMEM;
+	r = read_line(fd, buf, len, 5000);
+	if (r < 0) {
+		free(buf);
 		return r;
-	*ret_reply = strdup(buf);
-	return *ret_reply ? 0 : -ENOMEM;
+	}
+	*ret_reply = buf;
+	return 0;
 }
 
 int vm_control_console(const char *path, int in_fd, int out_fd)

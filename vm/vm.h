@@ -142,6 +142,11 @@ int vm_vcpu_stat_sum(const struct vm *vm, const char *name, uint64_t *ret);
 /* Why the VMM gave up, after vm_run() reported VM_EXIT_ERROR ("" otherwise). */
 const char *vm_error(const struct vm *vm);
 
+/* `ptctl vm show`: devices (assigned ones with guest slot, BARs and every interrupt), the memory map
+ * (GPA -> host virtual -> host-physical runs, IOMMU-mapped, page size). Callable while vm_run() runs. */
+struct json_object;
+int vm_show_json(struct vm *vm, struct json_object **ret);
+
 /* ---- Control socket client (ptctl vm stop/console/list) ---- */
 
 /* Sends one command line ("status", "stop") and returns the reply line (without newline). */

@@ -108,6 +108,14 @@ rc=$?
 [ "$rc" = 1 ] && echo "$out" | grep -q "already running" || fail "second start of bg: exit $rc: $out"
 for i in 1 2 3 4 5 6 7 8 9 10; do grep -q "in the background" "$PTCTL_ROOT/run/ptctl/vm/bg/console.log" && break; sleep 0.2; done
 grep -q "^h in the background" "$PTCTL_ROOT/run/ptctl/vm/bg/console.log" || fail "console log: $(cat "$PTCTL_ROOT/run/ptctl/vm/bg/console.log")"
+# vm show: the memory map (no devices on the bus but the host bridge), as JSON and as tables.
+json=$("$PTCTL" --json vm show bg)
+echo "$json" | grep -q '"gpa_start": *"0x0"' && echo "$json" | grep -q '"iommu_mapped": *false' &&
+	echo "$json" | grep -q '"devices": *\[ *\]' || fail "vm show --json: $json"
+out=$("$PTCTL" vm show bg)
+echo "$out" | grep -q '^bg: pid '"$pid"', 1 vCPU' && echo "$out" | grep -q 'GPA-START' || fail "vm show: $out"
+out=$("$PTCTL" vm show nosuch 2>&1)
+[ $? = 1 ] && echo "$out" | grep -q "nosuch: not running" || fail "vm show of no VM: $out"
 # An attached console stays until the VM ends; stop it from another process meanwhile.
 (sleep 1; "$PTCTL" vm stop bg) &
 out=$(timeout 20 "$PTCTL" vm console bg </dev/null 2>&1)

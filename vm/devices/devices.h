@@ -9,6 +9,12 @@
 
 /* vfio-pci.c: a host device bound to vfio-pci, given to the guest (pass-through). */
 int vm_vfio_pci_add(struct vm *vm, const char *address, const char **why);
+/* For `vm show`: the device's guest slot, BARs and every interrupt (guest vector and destination from
+ * what the guest wrote, GSI, host IRQ with count and affinity, masked). -ENODEV: not a vfio-pci device. */
+struct json_object;
+int vm_vfio_pci_describe(struct vm_pci_device *d, struct json_object **ret);
+/* Whether the VM's guest RAM is mapped into a VFIO container (an assigned device exists). */
+bool vm_vfio_pci_dma_mapped(const struct vm *vm);
 /* e1000.c: the emulated Intel 82540EM. index: the NIC's position in vm_config (for the default MAC). */
 int vm_e1000_add(struct vm *vm, const struct vm_nic_config *nic, unsigned index, const char **why);
 /* nic.c: the MAC of a NIC the user gave none: locally administered, unicast, from the VM name and the

@@ -155,6 +155,11 @@ static void be_free(void *be)
 
 	if (h->dev && h->shared)
 		kvm_vfio_group(h->shared, vfio_group_fd(vfio_device_group(h->dev)), false);
+	/* The last device out unmaps guest RAM while its group still holds the container's IOMMU. */
+	pthread_mutex_lock(&shared_lock);
+	if (h->shared && h->shared->refs == 1)
+		h->shared->dma = iommu_dma_map_free(h->shared->dma);
+	pthread_mutex_unlock(&shared_lock);
 	vfio_device_unref(h->dev);
 	shared_put(h->vm, h->shared);
 	free(h);

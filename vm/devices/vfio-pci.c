@@ -7,6 +7,7 @@
 
 #include "iommu/iommu.h"
 #include "util/log.h"
+#include "util/output.h"
 #include "vm/devices/vfio-pci.h"
 
 #define CFG_COMMAND 0x04
@@ -40,6 +41,7 @@ struct bar_state {
 struct vfio_pci {
 	struct vm_pci_device dev; /* first: the bus's view */
 	char name[48];
+	char address[PCI_ADDR_STRLEN]; /* the host device */
 	const struct vm_vfio_backend_ops *ops;
 	void *be;
 	uint8_t hw[4096]; /* the device's config space as read after reset */
@@ -641,6 +643,7 @@ int vm_vfio_pci_add_backend(struct vm *vm, const char *name, const struct vm_vfi
 	v->be = be;
 	v->intx_fd = v->intx_resample = -1;
 	snprintf(v->name, sizeof(v->name), "vfio %s", name);
+	snprintf(v->address, sizeof(v->address), "%s", name);
 	/* Reset before the guest sees it: no state from the previous user. */
 	device_reset(v);
 	r = model_build(v, &w);
@@ -672,4 +675,152 @@ int vm_vfio_pci_add_backend(struct vm *vm, const char *name, const struct vm_vfi
 	log_debug("%s: slot %u, INTx %s, MSI %u, MSI-X %u", v->name, v->dev.slot, v->intx_irqfd ? "yes" : "no",
 		  v->msi_cap ? v->msi_max : 0, v->msix ? v->msix_nvec : 0);
 	return v->dev.slot;
+}
+
+/* ---- `ptctl vm show`: what the guest made of the device ---- */
+
+static const char *bar_type_name(enum vm_pci_bar_type t)
+{
+	return t == VM_PCI_BAR_IO ? "io" : t == VM_PCI_BAR_MEM32 ? "mem32" : t == VM_PCI_BAR_MEM64 ? "mem64" : "none";
+}
+
+static int bars_json(struct vfio_pci *v, json_object *o)
+{
+	json_object *a = json_object_new_array();
+	int r = 0;
+
+	if (!a)
+		return -ENOMEM;
+	for (unsigned i = 0; i < VM_PCI_BARS && r >= 0; i++) {
+		const struct vm_pci_bar *b = &v->dev.bars[i];
+		json_object *e;
+		if (b->type == VM_PCI_BAR_NONE)
+			continue;
+		if (!(e = json_object_new_object()) || json_object_array_add(a, e) < 0) {
+			json_object_put(e);
+			r = -ENOMEM;
+			break;
+		}
+		if ((r = json_add_int(e, "index", i)) < 0 || (r = json_add_str(e, "type", bar_type_name(b->type))) < 0 ||
+		    (r = json_add_hex(e, "guest_address", b->addr)) < 0 || (r = json_add_int(e, "size", (int64_t)b->size)) < 0 ||
+		    (r = json_add_bool(e, "decoding", b->active)) < 0)
+			break;
+		r = json_add_int(e, "kvm_slots", v->bars[i].npieces); /* 0: every access traps to the VMM */
+	}
+	return r < 0 ? (json_object_put(a), r) : json_add(o, "bars", a);
+}
+
+/* The host IRQ VFIO requested for vector index vec of kind ("vfio-msix[3](0000:01:10.0)"), or NULL. */
+static const struct irq_host *host_irq_of(const struct irq_host *h, size_t n, const char *kind, int vec)
+{
+	char want[64];
+
+	if (vec >= 0)
+		snprintf(want, sizeof(want), "%s[%d](", kind, vec);
+	else
+		snprintf(want, sizeof(want), "%s(", kind);
+	for (size_t i = 0; i < n; i++)
+		if (h[i].actions && strstr(h[i].actions, want))
+			return &h[i];
+	return NULL;
+}
+
+static int irq_json(json_object *a, const char *type, int index, const struct irq_msi *msg, int gsi, bool masked,
+		    bool pending, const struct irq_host *h)
+{
+	json_object *e = json_object_new_object();
+	int r;
+
+	if (!e || json_object_array_add(a, e) < 0) {
+		json_object_put(e);
+		return -ENOMEM;
+	}
+	if ((r = json_add_str(e, "type", type)) < 0 || (r = (index >= 0 ? json_add_int(e, "index", index)
+								   : json_add_null(e, "index"))) < 0)
+		return r;
+	if (msg) {
+		/* x86 MSI: destination APIC ID in address bits 19:12, vector in data bits 7:0. */
+		if ((r = json_add_int(e, "guest_vector", msg->data & 0xff)) < 0 ||
+		    (r = json_add_int(e, "dest_apic_id", (msg->address_lo >> 12) & 0xff)) < 0 ||
+		    (r = json_add_hex(e, "msi_address", (uint64_t)msg->address_hi << 32 | msg->address_lo)) < 0 ||
+		    (r = json_add_hex(e, "msi_data", msg->data)) < 0)
+			return r;
+	} else if ((r = json_add_null(e, "guest_vector")) < 0 || (r = json_add_null(e, "dest_apic_id")) < 0)
+		return r;
+	if ((r = (gsi >= 0 ? json_add_int(e, "gsi", gsi) : json_add_null(e, "gsi"))) < 0 ||
+	    (r = json_add_bool(e, "masked", masked)) < 0 || (r = json_add_bool(e, "pending", pending)) < 0)
+		return r;
+	if (!h)
+		return json_add_null(e, "host_irq");
+	if ((r = json_add_int(e, "host_irq", h->irq)) < 0 || (r = json_add_int(e, "host_count", (int64_t)h->count)) < 0)
+		return r;
+	return json_add_str(e, "host_affinity", h->effective ? h->effective : h->affinity);
+}
+
+static int irqs_json(struct vfio_pci *v, json_object *o, const struct irq_host *h, size_t nh)
+{
+	json_object *a = json_object_new_array();
+	int r = 0;
+
+	if (!a)
+		return -ENOMEM;
+	for (unsigned i = 0; v->msix && i < v->msix_nvec && r >= 0; i++) {
+		struct vm_msix_vector_info vi;
+		struct irq_msi m;
+		if (vm_msix_vector_info(v->msix, i, &vi) < 0)
+			break;
+		m = (struct irq_msi){ .address_lo = (uint32_t)vi.address, .address_hi = (uint32_t)(vi.address >> 32),
+				      .data = vi.data };
+		r = irq_json(a, "msix", (int)i, &m, vi.gsi, vi.masked, vi.pending,
+			     v->msix_on ? host_irq_of(h, nh, "vfio-msix", (int)i) : NULL);
+	}
+	for (unsigned i = 0; v->msi_on && i < v->msi_nvec && r >= 0; i++)
+		r = irq_json(a, "msi", (int)i, &v->msi_msg[i], v->msi_routed[i] ? (int)v->msi_gsi[i] : -1,
+			     !v->msi_routed[i], !v->msi_routed[i] && fd_pending(irq_vectors_fd(v->msi_fds, i)),
+			     host_irq_of(h, nh, "vfio-msi", (int)i));
+	if (v->intx_irqfd && r >= 0)
+		r = irq_json(a, "intx", -1, NULL, (int)v->intx_gsi, !v->intx_on, false,
+			     v->intx_on ? host_irq_of(h, nh, "vfio-intx", -1) : NULL);
+	return r < 0 ? (json_object_put(a), r) : json_add(o, "interrupts", a);
+}
+
+int vm_vfio_pci_describe(struct vm_pci_device *d, json_object **ret)
+{
+	struct vfio_pci *v = of(d);
+	struct irq_host *h = NULL;
+	size_t nh = 0;
+	struct pci_addr pa;
+	json_object *o;
+	char guest[PCI_ADDR_STRLEN];
+	int r;
+
+	if (d->ops != &vfio_pci_ops)
+		return -ENODEV;
+	/* Host IRQs from /proc (outside the device lock: it only reads files). */
+	if (pci_addr_parse(v->address, &pa) >= 0 && irq_host_list(&pa, &h, &nh) < 0)
+		h = NULL, nh = 0;
+	if (!(o = json_object_new_object())) {
+		irq_host_list_free(h, nh);
+		return -ENOMEM;
+	}
+	snprintf(guest, sizeof(guest), "0000:00:%02x.0", d->slot);
+	pthread_mutex_lock(&d->lock);
+	if ((r = json_add_str(o, "address", v->address)) >= 0 && (r = json_add_str(o, "guest_address", guest)) >= 0 &&
+	    (r = json_add_int(o, "slot", d->slot)) >= 0 && (r = json_add_str(o, "interrupt_mode",
+		     v->msix_on ? "msix" : v->msi_on ? "msi" : v->intx_on ? "intx" : "none")) >= 0 &&
+	    (r = bars_json(v, o)) >= 0)
+		r = irqs_json(v, o, h, nh);
+	pthread_mutex_unlock(&d->lock);
+	irq_host_list_free(h, nh);
+	if (r < 0) {
+		json_object_put(o);
+		return r;
+	}
+	*ret = o;
+	return 0;
+}
+
+bool vm_vfio_pci_dma_mapped(const struct vm *vm)
+{
+	return vm->vfio != NULL;
 }
