@@ -224,3 +224,8 @@ int cfg_plan_to_json(const struct cfg_plan *p, bool with_steps, struct json_obje
 
 /* The VM named name, or NULL. */
 const struct cfg_object *cfg_find_vm(const struct cfg *c, const char *name);
+/* The PCI address an Assign= names on the host now (a PF:INDEX through the PF's virtfnINDEX link).
+ * -ENODEV when the device, the PF or the VF is not there. */
+int cfg_assign_resolve(const struct cfg_assign *a, char addr[PCI_ADDR_STRLEN]);
+/* systemd's booleans: 1 yes y true t on / 0 no n false f off (case-insensitive). */
+int cfg_parse_bool(const char *s, bool *ret);

@@ -36,8 +36,6 @@ int cfg_read_files(const char *const *dirs, bool root_prefixed, struct cfg *c, s
 int cfg_build(struct cfg *c, struct cfg_raw *raw, struct cfg_errors *errs);
 void cfg_object_done(struct cfg_object *o);
 
-/* systemd's booleans: 1 yes y true t on / 0 no n false f off. */
-int cfg_parse_bool(const char *s, bool *ret);
 /* A PF reference: a PCI address or an interface name (IFNAMSIZ, no '/', not "." or ".."). */
 int cfg_parse_pf(const char *s, struct cfg_pf_ref *ret);
 void cfg_pf_ref_done(struct cfg_pf_ref *p);

@@ -7,6 +7,7 @@
 #include "internal.h"
 #include "util/log.h"
 #include "util/root.h"
+#include "vm/vm.h"
 
 enum key_type { T_ADDR, T_MATCH, T_DRIVER, T_BOOL, T_PF, T_UINT, T_MAC, T_ENUM, T_PATH, T_TEXT, T_SIZE, T_HUGE,
 		T_NIC, T_ASSIGN, T_NAME };
@@ -34,7 +35,7 @@ static const struct key vf_keys[] = {
 };
 static const struct key vm_keys[] = {
 	{ .name = "Name", .type = T_NAME }, { .name = "Kernel", .type = T_PATH }, { .name = "Initrd", .type = T_PATH }, { .name = "CommandLine", .type = T_TEXT }, { .name = "Memory", .type = T_SIZE },
-	{ .name = "CPUs", .type = T_UINT, .max = 64 }, { .name = "HugePages", .type = T_HUGE }, { .name = "NIC", .type = T_NIC }, { .name = "Assign", .type = T_ASSIGN, .repeatable = true },
+	{ .name = "CPUs", .type = T_UINT, .max = 64 }, { .name = "HugePages", .type = T_HUGE }, { .name = "NIC", .type = T_NIC, .repeatable = true }, { .name = "Assign", .type = T_ASSIGN, .repeatable = true },
 	{ .name = "Autostart", .type = T_BOOL }, { .name = NULL },
 };
 static const struct key *const kind_keys[] = { device_keys, sriov_keys, vf_keys, vm_keys };
@@ -540,14 +541,22 @@ static void type_entry(struct typer *t, const struct cfg_entry *e)
 		else
 			return bad(t, e, "expected 2M, 1G or no");
 		return;
-	case T_NIC:
-		if (!streq(e->value, "none"))
-			return bad(t, e, "ptctl's VMs have no emulated NIC yet: only NIC=none is accepted (give the "
-					 "guest a NIC with Assign=)");
+	case T_NIC: {
+		/* none, or the command line's --nic MODEL[,tap=NAME][,mac=MAC], checked by vm/'s own parser. */
+		struct vm_nic_config nic;
+		const char *why = NULL;
+		_cleanup_free_ char *copy = strdup(e->value);
+		if (!copy) {
+			t->err = -ENOMEM;
+			return;
+		}
+		if (!streq(e->value, "none") && vm_nic_parse(copy, &nic, &why) < 0)
+			return bad(t, e, why ? why : "expected none or MODEL[,tap=NAME][,mac=MAC] (MODEL: e1000, virtio, vhost)");
 		free(o->vm.nic);
 		if (!(o->vm.nic = strdup(e->value)))
 			t->err = -ENOMEM;
 		return;
+	}
 	case T_ASSIGN: {
 		struct cfg_assign a = { .file = e->file, .line = e->line }, *v;
 		int r = parse_assign(e->value, &a);

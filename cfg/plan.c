@@ -630,3 +630,29 @@ int cfg_plan_new(const struct cfg *c, const char *filter, const struct cfg_host_
 	*ret = pl.p;
 	return 0;
 }
+
+int cfg_assign_resolve(const struct cfg_assign *a, char addr[PCI_ADDR_STRLEN])
+{
+	_cleanup_free_ char *vf = NULL;
+	char pf[PCI_ADDR_STRLEN], p[PATH_MAX];
+	struct pci_addr pa;
+	int r;
+
+	if (!a->is_vf) {
+		pci_addr_format(&a->addr, addr);
+		snprintf(p, sizeof(p), "/sys/bus/pci/devices/%s", addr);
+		return root_exists(p) ? 0 : -ENODEV;
+	}
+	if ((r = cfg_pf_resolve(&a->pf, pf)) < 0)
+		return r;
+	snprintf(p, sizeof(p), "/sys/bus/pci/devices/%s/virtfn%u", pf, a->vf);
+	r = root_readlink_base(p, &vf);
+	if (r == -ENOENT)
+		return -ENODEV;
+	if (r < 0)
+		return r;
+	if (pci_addr_parse(vf, &pa) < 0)
+		return -ENODEV;
+	pci_addr_format(&pa, addr);
+	return 0;
+}

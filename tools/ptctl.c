@@ -28,6 +28,19 @@ int verb_usage_error(const struct verb_ctx *ctx, const char *verb, const char *f
 	return EXIT_USAGE;
 }
 
+/* Shared by `ptctl --help` and the man page (ptctl --man), so the two cannot drift apart. */
+static const char global_options_text[] =
+	"    -j, --json       stable JSON output (read verbs)\n"
+	"    -n, --dry-run    show the changes a verb would make; make none\n"
+	"    -v, --verbose    debug logging to stderr (also PTCTL_DEBUG=1)\n"
+	"    -h, --help       this page; `ptctl VERB --help` for a verb's page\n"
+	"    --version        print the version\n";
+static const char environment_text[] =
+	"    PTCTL_ROOT       prefix for every /sys, /dev, /proc and /run path (tests)\n"
+	"    PTCTL_DEBUG=1    debug logging\n";
+static const char exit_status_text[] =
+	"    0 success, 1 the operation failed (nothing left half-done), 2 bad usage or input.\n";
+
 static size_t words(const char *name)
 {
 	size_t n = 1;
@@ -102,22 +115,87 @@ static void print_help(const char *prefix)
 		printf("    %-16s %s\n", sorted[i]->name, sorted[i]->summary);
 	}
 	if (!prefix)
-		printf("\nGLOBAL OPTIONS\n"
-		       "    -j, --json       stable JSON output (read verbs)\n"
-		       "    -n, --dry-run    show the changes a verb would make; make none\n"
-		       "    -v, --verbose    debug logging to stderr (also PTCTL_DEBUG=1)\n"
-		       "    -h, --help       this page; `ptctl VERB --help` for a verb's page\n"
-		       "    --version        print the version\n\n"
-		       "ENVIRONMENT\n"
-		       "    PTCTL_ROOT       prefix for every /sys, /dev, /proc and /run path (tests)\n"
-		       "    PTCTL_DEBUG=1    debug logging\n\n"
-		       "EXIT STATUS\n"
-		       "    0 success, 1 the operation failed (nothing left half-done), 2 bad usage or input.\n");
+		printf("\nGLOBAL OPTIONS\n%s\nENVIRONMENT\n%s\nEXIT STATUS\n%s", global_options_text, environment_text,
+		       exit_status_text);
+	free(sorted);
+}
+
+/* Text as roff: backslashes escaped, lines that would read as requests protected. */
+static void roff_text(const char *t)
+{
+	bool bol = true;
+	for (; t && *t; t++) {
+		if (bol && (*t == '.' || *t == '\''))
+			fputs("\\&", stdout);
+		if (*t == '\\')
+			fputs("\\e", stdout);
+		else if (*t == '-')
+			fputs("\\-", stdout);
+		else
+			putchar(*t);
+		bol = *t == '\n';
+	}
+}
+
+/* Preformatted help text in roff, so the page reads as `--help` does. */
+static void roff_block(const char *t)
+{
+	fputs(".nf\n", stdout);
+	roff_text(t);
+	fputs(".fi\n", stdout);
+}
+
+/* ptctl(8), generated at build time from the same verb table and strings as --help. */
+static void print_man(void)
+{
+	size_t n = (size_t)(__stop_ptctl_verbs - __start_ptctl_verbs);
+	const struct verb **sorted = malloc(n * sizeof(*sorted) + 1);
+
+	if (!sorted)
+		return;
+	memcpy(sorted, __start_ptctl_verbs, n * sizeof(*sorted));
+	qsort(sorted, n, sizeof(*sorted), cmp_verb);
+	printf(".TH PTCTL 8 \"\" \"ptctl %s\" \"System Administration\"\n", PTCTL_VERSION);
+	printf(".SH NAME\nptctl \\- VFIO/IOMMU device pass\\-through manager for Linux/KVM hosts\n");
+	printf(".SH SYNOPSIS\n.B ptctl\n[\\fB\\-v\\fR] [\\fB\\-\\-json\\fR] [\\fB\\-\\-dry\\-run\\fR] \\fIVERB\\fR "
+	       "[\\fIARGS\\fR...]\n.br\n.B ptctl\n\\fIVERB\\fR \\fB\\-\\-help\\fR\n");
+	printf(".SH DESCRIPTION\nptctl binds devices to vfio\\-pci safely, creates and configures SR\\-IOV virtual "
+	       "functions, converges the host to declarative configuration files (ptctl.conf(5)), and runs small KVM "
+	       "guests of its own with devices passed through. Each verb below is also documented by "
+	       "\\fBptctl\\fR \\fIVERB\\fR \\fB\\-\\-help\\fR, from the same text.\n");
+	printf(".SH GLOBAL OPTIONS\n");
+	roff_block(global_options_text);
+	printf(".SH VERBS\n");
+	for (size_t i = 0; i < n; i++) {
+		const struct verb *v = sorted[i];
+		printf(".SS \"");
+		roff_text(v->name);
+		printf("\"\n");
+		roff_text(v->summary);
+		printf(".\n.PP\n.B ptctl ");
+		roff_text(v->name);
+		printf("\n");
+		if (v->synopsis && *v->synopsis) {
+			roff_text(v->synopsis);
+			printf("\n");
+		}
+		printf("%s%s\n.PP\n", v->flags & VERB_JSON ? "[\\fB\\-\\-json\\fR] " : "",
+		       v->flags & VERB_DRY_RUN ? "[\\fB\\-\\-dry\\-run\\fR]" : "");
+		if (v->help)
+			roff_block(v->help);
+	}
+	printf(".SH ENVIRONMENT\n");
+	roff_block(environment_text);
+	printf(".SH EXIT STATUS\n");
+	roff_block(exit_status_text);
+	printf(".SH FILES\n.TP\n/etc/ptctl/*.conf, /run/ptctl/conf.d/*.conf, /usr/lib/ptctl/*.conf\nthe configuration "
+	       "(ptctl.conf(5))\n.TP\n/run/ptctl\nruntime state: the host lock, original drivers, VM sockets\n");
+	printf(".SH SEE ALSO\n.BR ptctl.conf (5),\n.BR systemd.unit (5)\n");
 	free(sorted);
 }
 
 /* Global options may appear anywhere before "--"; they are removed so verbs see only their own. */
-static int take_global_options(int *argc, char **argv, struct verb_ctx *ctx, bool *help, bool *version)
+static int take_global_options(int *argc, char **argv, struct verb_ctx *ctx, bool *help, bool *version, bool *man)
 {
 	int out = 1;
 	bool done = false;
@@ -139,6 +217,8 @@ static int take_global_options(int *argc, char **argv, struct verb_ctx *ctx, boo
 			*help = true;
 		else if (!done && streq(a, "--version"))
 			*version = true;
+		else if (!done && streq(a, "--man"))
+			*man = true;
 		else
 			argv[out++] = argv[i];
 	}
@@ -150,13 +230,17 @@ static int take_global_options(int *argc, char **argv, struct verb_ctx *ctx, boo
 int main(int argc, char **argv)
 {
 	struct verb_ctx ctx = { 0 };
-	bool help = false, version = false;
+	bool help = false, version = false, man = false;
 	const struct verb *v;
 
-	take_global_options(&argc, argv, &ctx, &help, &version);
+	take_global_options(&argc, argv, &ctx, &help, &version, &man);
 	if (ctx.verbose)
 		log_set_level(2);
 	out_set_json(ctx.json);
+	if (man) { /* the build generates ptctl(8) with this */
+		print_man();
+		return EXIT_OK;
+	}
 	if (version) {
 		printf("ptctl %s\n", PTCTL_VERSION);
 		return EXIT_OK;

@@ -119,3 +119,76 @@ PTCTL_VERB(config_show, .name = "config show", .synopsis = "[--config DIR]",
 		   "EXAMPLES\n"
 		   "    ptctl config show\n"
 		   "    ptctl config show --json | jq '.objects[] | select(.kind == \"vf\")'\n");
+
+static const struct out_column vms_columns[] = {
+	{ "name", "NAME" }, { "autostart", "AUTOSTART" }, { "assign", "ASSIGN" }, { "from", "FROM" },
+};
+
+static int vms_run(int argc, char **argv, const struct verb_ctx *ctx)
+{
+	static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
+					      { "autostart", no_argument, NULL, 'a' },
+					      { "names", no_argument, NULL, 'n' },
+					      { NULL, 0, NULL, 0 } };
+	_cleanup_cfg_ struct cfg *c = NULL;
+	_cleanup_json_ json_object *rows = json_object_new_array();
+	const char *dir = NULL;
+	bool autostart = false, names = false;
+	char from[4200];
+	int r, opt;
+
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
+		if (opt == 'c')
+			dir = optarg;
+		else if (opt == 'a')
+			autostart = true;
+		else if (opt == 'n')
+			names = true;
+		else
+			return verb_usage_error(ctx, "config vms", "unknown option");
+	}
+	if (optind != argc)
+		return verb_usage_error(ctx, "config vms", "unexpected argument '%s'", argv[optind]);
+	if (names && ctx->json)
+		return verb_usage_error(ctx, "config vms", "--names and --json do not go together");
+	if ((r = verb_cfg_load("config vms", dir, &c)) != EXIT_OK)
+		return r;
+	if (!rows)
+		return EXIT_FAIL;
+	for (size_t i = 0; i < c->n_objects; i++) {
+		const struct cfg_object *o = &c->objects[i];
+		json_object *row, *assign;
+		if (o->kind != CFG_VM || (autostart && !o->vm.autostart))
+			continue;
+		if (names) {
+			printf("%s\n", o->vm.name);
+			continue;
+		}
+		row = json_object_new_object();
+		assign = json_object_new_array();
+		if (!row || !assign || json_object_array_add(rows, row) < 0)
+			return json_object_put(row), json_object_put(assign), EXIT_FAIL;
+		for (size_t k = 0; k < o->vm.n_assign; k++)
+			json_object_array_add(assign, json_object_new_string(o->vm.assign[k].text));
+		snprintf(from, sizeof(from), "%s:%u", o->file, o->line);
+		if (json_add_str(row, "name", o->vm.name) < 0 || json_add_bool(row, "autostart", o->vm.autostart) < 0 ||
+		    json_add(row, "assign", assign) < 0 || json_add_str(row, "from", from) < 0)
+			return EXIT_FAIL;
+	}
+	if (!names && out_table(stdout, rows, vms_columns, ARRAY_SIZE(vms_columns)) < 0)
+		return EXIT_FAIL;
+	return EXIT_OK;
+}
+
+PTCTL_VERB(config_vms, .name = "config vms", .synopsis = "[--autostart] [--names] [--config DIR]",
+	   .summary = "list the VMs the configuration defines", .flags = VERB_JSON, .run = vms_run,
+	   .help = "DESCRIPTION\n"
+		   "    Lists the [VM] sections of the configuration: name, Autostart=, the devices given with\n"
+		   "    Assign= and where the section is. ptctl-vm-generator uses --autostart --names to start\n"
+		   "    ptctl-vm@NAME.service for each VM with Autostart=yes at boot.\n\n"
+		   "OPTIONS\n"
+		   "    --autostart   only the VMs with Autostart=yes\n"
+		   "    --names       print only the names, one per line (for scripts)\n" CFG_CONFIG_OPT_HELP "\n"
+		   CFG_FILES_HELP
+		   "JSON\n"
+		   "    An array of {name, autostart, assign (array of the Assign= values), from (FILE:LINE)}.\n");

@@ -137,7 +137,8 @@ static int run_affinity(int argc, char **argv, const struct verb_ctx *ctx)
 			log_error("%s: IRQ %u: cannot set its affinity to %s: %s%s; the IRQs already moved were "
 				  "restored",
 				  name, v[failed].irq, cpus, strerror(-r),
-				  r == -EIO	 ? " (a managed IRQ: its driver's kernel code owns the affinity)"
+				  /* the kernel refuses managed IRQs: EIO on 6.1, EPERM on 6.12 */
+				  r == -EIO || r == -EPERM ? " (a managed IRQ: its driver's kernel code owns the affinity)"
 				  : r == -ENOENT ? " (it has no handler yet: bring the device's driver or VM up first)"
 						 : "");
 			irq_host_list_free(v, n);

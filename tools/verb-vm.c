@@ -17,6 +17,7 @@
 #include "util/pciaddr.h"
 #include "util/root.h"
 #include "util/state.h"
+#include "verb-cfg.h"
 #include "verb.h"
 #include "vm/vm.h"
 
@@ -66,7 +67,126 @@ static int vm_path(char *buf, size_t len, const char *name, const char *file)
  * errno range, so no status or error can be mistaken for it. */
 #define GO_ON 256
 
-/* Returns GO_ON with *o filled, or the exit status to end with. */
+/* One VM option (the getopt character and its argument): shared by the command line and by
+ * --from-config, which feeds the [VM] section's keys through here so both take the same checks. */
+static int set_run_opt(const struct verb_ctx *ctx, const char *verb, int c, char *arg, struct vm_opts *o)
+{
+	struct pci_addr pa;
+	int n;
+
+	switch (c) {
+	case 'k': o->kernel = arg; break;
+	case 'i': o->initrd = arg; break;
+	case 'c': o->cmdline = arg; break;
+	case 'm':
+		if (parse_size(arg, &o->memory) < 0 || o->memory < (16ull << 20) || o->memory % (2ull << 20))
+			return verb_usage_error(ctx, verb, "--memory '%s': give a size of at least 16M in whole 2M "
+					       "units, e.g. 512M or 2G", arg);
+		break;
+	case 'p':
+		if (parse_int(arg, &n) < 0 || n < 1 || n > VM_MAX_CPUS)
+			return verb_usage_error(ctx, verb, "--cpus '%s': give 1 to %d", arg, VM_MAX_CPUS);
+		o->cpus = (unsigned)n;
+		break;
+	case 'P':
+		o->prefault = true;
+		break;
+	case 'A':
+		if (pci_addr_parse(arg, &pa) < 0)
+			return verb_usage_error(ctx, verb, "--assign '%s': not a PCI address (expected DDDD:BB:DD.F, "
+					       "e.g. 0000:03:00.0)", arg);
+		if (o->nassign == MAX_ASSIGN)
+			return verb_usage_error(ctx, verb, "--assign: at most %d devices", MAX_ASSIGN);
+		pci_addr_format(&pa, o->assign[o->nassign]);
+		for (size_t i = 0; i < o->nassign; i++)
+			if (streq(o->assign[i], o->assign[o->nassign]))
+				return verb_usage_error(ctx, verb, "--assign %s: given twice", o->assign[i]);
+		o->nassign++;
+		break;
+	case 'K':
+		o->keep_bound = true;
+		break;
+	case 'N': {
+		char spec[256];
+		const char *why = NULL;
+		struct vm_nic_config *nic = &o->nics[o->nnics];
+
+		snprintf(spec, sizeof(spec), "%s", arg); /* for the message: parsing splits arg */
+		if (o->nnics == MAX_NICS)
+			return verb_usage_error(ctx, verb, "--nic: at most %d NICs", MAX_NICS);
+		if (vm_nic_parse(arg, nic, &why) < 0)
+			return verb_usage_error(ctx, verb, "--nic '%s': %s", spec, why);
+		for (size_t i = 0; nic->tap && i < o->nnics; i++)
+			if (o->nics[i].tap && streq(o->nics[i].tap, nic->tap))
+				return verb_usage_error(ctx, verb, "--nic '%s': tap %s is already another NIC's", spec,
+							nic->tap);
+		o->nnics++;
+		break;
+	}
+	case 'H':
+		if (streq(arg, "2m") || streq(arg, "2M"))
+			o->hugepage_size = 2ull << 20;
+		else if (streq(arg, "1g") || streq(arg, "1G"))
+			o->hugepage_size = 1ull << 30;
+		else
+			return verb_usage_error(ctx, verb, "--hugepages '%s': give 2m or 1g", arg);
+		break;
+	default:
+		return verb_usage_error(ctx, verb, "unknown option");
+	}
+	return GO_ON;
+}
+
+/* The VM NAME of the configuration files as the options its [VM] section stands for. The
+ * configuration stays loaded for the life of the process (the options point into it). */
+static struct cfg *from_config_cfg;
+static int set_opts_from_config(const struct verb_ctx *ctx, const char *verb, const char *dir, struct vm_opts *o)
+{
+	const struct cfg_object *vm;
+	char addr[PCI_ADDR_STRLEN];
+	int r = verb_cfg_load(verb, dir, &from_config_cfg);
+
+	if (r != EXIT_OK)
+		return r;
+	vm = cfg_find_vm(from_config_cfg, o->name);
+	if (!vm) {
+		log_error("%s: no [VM] section with Name=%s in the configuration (see ptctl config show)", o->name, o->name);
+		return EXIT_USAGE;
+	}
+	for (size_t i = 0; i < vm->n_entries; i++) {
+		const struct cfg_entry *e = &vm->entries[i];
+		static const struct { const char *key; int opt; } map[] = {
+			{ "Kernel", 'k' }, { "Initrd", 'i' }, { "CommandLine", 'c' }, { "Memory", 'm' },
+			{ "CPUs", 'p' },   { "HugePages", 'H' }, { "NIC", 'N' },
+		};
+		bool off = false;
+		for (size_t k = 0; k < ARRAY_SIZE(map); k++) {
+			if (!streq(e->key, map[k].key))
+				continue;
+			if (map[k].opt == 'H' && cfg_parse_bool(e->value, &off) >= 0 && !off)
+				continue; /* HugePages=no */
+			if (map[k].opt == 'N' && streq(e->value, "none"))
+				continue;
+			if ((r = set_run_opt(ctx, verb, map[k].opt, e->value, o)) != GO_ON)
+				return log_error("%s: %s:%u: %s=%s", o->name, e->file, e->line, e->key, e->value), r;
+		}
+	}
+	for (size_t i = 0; i < vm->vm.n_assign; i++) {
+		r = cfg_assign_resolve(&vm->vm.assign[i], addr);
+		if (r < 0) {
+			log_error("%s: %s:%u: Assign=%s: %s (run ptctl apply first; see ptctl status)", o->name,
+				  vm->vm.assign[i].file, vm->vm.assign[i].line, vm->vm.assign[i].text,
+				  r == -ENODEV ? "no such device (yet)" : strerror(-r));
+			return EXIT_FAIL;
+		}
+		if ((r = set_run_opt(ctx, verb, 'A', addr, o)) != GO_ON)
+			return r;
+	}
+	/* The configuration binds the devices (apply); the VM must not hand them back when it ends. */
+	o->keep_bound = o->nassign > 0;
+	return GO_ON;
+}
+
 static int parse_run_opts(int argc, char **argv, const struct verb_ctx *ctx, const char *verb, struct vm_opts *o)
 {
 	static const struct option opts[] = {
@@ -75,73 +195,21 @@ static int parse_run_opts(int argc, char **argv, const struct verb_ctx *ctx, con
 		{ "cpus", required_argument, NULL, 'p' },    { "hugepages", required_argument, NULL, 'H' },
 		{ "prefault", no_argument, NULL, 'P' },      { "assign", required_argument, NULL, 'A' },
 		{ "keep-bound", no_argument, NULL, 'K' },    { "nic", required_argument, NULL, 'N' },
+		{ "from-config", no_argument, NULL, 'F' },   { "config", required_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct pci_addr pa;
-	int c, n;
+	const char *dir = NULL;
+	bool from_config = false, other = false;
+	int c, r;
 
 	*o = (struct vm_opts){ .cmdline = "console=ttyS0", .memory = 512ull << 20, .cpus = 1 };
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
-		switch (c) {
-		case 'k': o->kernel = optarg; break;
-		case 'i': o->initrd = optarg; break;
-		case 'c': o->cmdline = optarg; break;
-		case 'm':
-			if (parse_size(optarg, &o->memory) < 0 || o->memory < (16ull << 20) || o->memory % (2ull << 20))
-				return verb_usage_error(ctx, verb, "--memory '%s': give a size of at least 16M in whole 2M "
-						       "units, e.g. 512M or 2G", optarg);
-			break;
-		case 'p':
-			if (parse_int(optarg, &n) < 0 || n < 1 || n > VM_MAX_CPUS)
-				return verb_usage_error(ctx, verb, "--cpus '%s': give 1 to %d", optarg, VM_MAX_CPUS);
-			o->cpus = (unsigned)n;
-			break;
-		case 'P':
-			o->prefault = true;
-			break;
-		case 'A':
-			if (pci_addr_parse(optarg, &pa) < 0)
-				return verb_usage_error(ctx, verb, "--assign '%s': not a PCI address (expected DDDD:BB:DD.F, "
-						       "e.g. 0000:03:00.0)", optarg);
-			if (o->nassign == MAX_ASSIGN)
-				return verb_usage_error(ctx, verb, "--assign: at most %d devices", MAX_ASSIGN);
-			pci_addr_format(&pa, o->assign[o->nassign]);
-			for (size_t i = 0; i < o->nassign; i++)
-				if (streq(o->assign[i], o->assign[o->nassign]))
-					return verb_usage_error(ctx, verb, "--assign %s: given twice", o->assign[i]);
-			o->nassign++;
-			break;
-		case 'K':
-			o->keep_bound = true;
-			break;
-		case 'N': {
-			char spec[256];
-			const char *why = NULL;
-			struct vm_nic_config *nic = &o->nics[o->nnics];
-
-			snprintf(spec, sizeof(spec), "%s", optarg); /* for the message: parsing splits optarg */
-			if (o->nnics == MAX_NICS)
-				return verb_usage_error(ctx, verb, "--nic: at most %d NICs", MAX_NICS);
-			if (vm_nic_parse(optarg, nic, &why) < 0)
-				return verb_usage_error(ctx, verb, "--nic '%s': %s", spec, why);
-			for (size_t i = 0; nic->tap && i < o->nnics; i++)
-				if (o->nics[i].tap && streq(o->nics[i].tap, nic->tap))
-					return verb_usage_error(ctx, verb, "--nic '%s': tap %s is already another NIC's", spec,
-								nic->tap);
-			o->nnics++;
-			break;
-		}
-		case 'H':
-			if (streq(optarg, "2m") || streq(optarg, "2M"))
-				o->hugepage_size = 2ull << 20;
-			else if (streq(optarg, "1g") || streq(optarg, "1G"))
-				o->hugepage_size = 1ull << 30;
-			else
-				return verb_usage_error(ctx, verb, "--hugepages '%s': give 2m or 1g", optarg);
-			break;
-		default:
-			return verb_usage_error(ctx, verb, "unknown option");
-		}
+		if (c == 'F')
+			from_config = true;
+		else if (c == 'C')
+			dir = optarg;
+		else if (other = true, (r = set_run_opt(ctx, verb, c, optarg, o)) != GO_ON)
+			return r;
 	}
 	if (optind + 1 != argc)
 		return verb_usage_error(ctx, verb, optind >= argc ? "a VM name is required" : "unexpected argument '%s'",
@@ -149,6 +217,13 @@ static int parse_run_opts(int argc, char **argv, const struct verb_ctx *ctx, con
 	o->name = argv[optind];
 	if (!name_ok(o->name))
 		return verb_usage_error(ctx, verb, "'%s' is not a VM name (1-32 of A-Z a-z 0-9 - _ .)", o->name);
+	if (dir && !from_config)
+		return verb_usage_error(ctx, verb, "--config goes with --from-config");
+	if (from_config && other)
+		return verb_usage_error(ctx, verb, "--from-config takes every setting from the [VM] section; give no "
+				       "other VM options");
+	if (from_config && (r = set_opts_from_config(ctx, verb, dir, o)) != GO_ON)
+		return r;
 	if (!o->kernel)
 		return verb_usage_error(ctx, verb, "--kernel is required");
 	if (o->keep_bound && !o->nassign)
@@ -720,7 +795,7 @@ static int vm_show_run(int argc, char **argv, const struct verb_ctx *ctx)
 	_cleanup_json_ json_object *o = NULL;
 	int r = one_name(argc, argv, ctx, "vm show", &name);
 
-	if (r >= 0)
+	if (r != GO_ON)
 		return r;
 	if (!name_running(name))
 		return log_error("%s: not running (see 'ptctl vm list')", name), EXIT_FAIL;
@@ -764,7 +839,13 @@ static int vm_show_run(int argc, char **argv, const struct verb_ctx *ctx)
 	"                      82540EM: every register access traps, INTx; the guest's e1000 driver), virtio\n" \
 	"                      (virtio-net, the VMM's data path) or vhost (virtio-net, the kernel's vhost-net).\n" \
 	"                      MAC: six hex pairs, unicast; default 02:xx:xx:xx:xx:N from the VM name and the\n" \
-	"                      NIC's position N. Guest addresses are the user's; nothing is bridged.\n\n"
+	"                      NIC's position N. Guest addresses are the user's; nothing is bridged.\n"          \
+	"    --from-config     take every setting from the [VM] section with Name=NAME in the configuration\n"  \
+	"                      files (ptctl.conf(5)): Kernel=, Initrd=, CommandLine=, Memory=, CPUs=,\n"        \
+	"                      HugePages=, NIC=, and Assign= (PF:INDEX resolved to the VF's address now); the\n"     \
+	"                      devices stay on vfio-pci when the VM ends (the configuration binds them).\n"   \
+	"                      No other VM option may be given. What ptctl-vm@NAME.service runs.\n"          \
+	"    --config DIR      with --from-config: read DIR instead of the standard directories\n\n"
 
 #define MACHINE_HELP                                                                                           \
 	"THE MACHINE\n"                                                                                        \
@@ -774,7 +855,7 @@ static int vm_show_run(int argc, char **argv, const struct verb_ctx *ctx)
 	"    reset (reboot=k), CMOS clock. A kernel panic is recognised by the console line \"Kernel panic -\n" \
 	"    not syncing\" (console=ttyS0 must be set), so panic=-1 reboots count as panics.\n\n"
 
-PTCTL_VERB(vm_run, .name = "vm run", .synopsis = "NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--memory SIZE] [--cpus N] [--hugepages 2m|1g] [--prefault] [--assign ADDRESS]... [--keep-bound] [--nic MODEL[,tap=NAME][,mac=MAC]]...",
+PTCTL_VERB(vm_run, .name = "vm run", .synopsis = "NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--memory SIZE] [--cpus N] [--hugepages 2m|1g] [--prefault] [--assign ADDRESS]... [--keep-bound] [--nic MODEL[,tap=NAME][,mac=MAC]]... | NAME --from-config [--config DIR]",
 	   .summary = "boot a VM in the foreground, console on stdio", .run = vm_run_run,
 	   .help = "DESCRIPTION\n"
 		   "    Boots a Linux kernel in a KVM virtual machine of ptctl's own and stays in the foreground\n"
@@ -785,7 +866,7 @@ PTCTL_VERB(vm_run, .name = "vm run", .synopsis = "NAME --kernel FILE [--initrd F
 		   "    ptctl vm run vm1 --kernel /boot/vmlinuz --initrd initrd.img --cmdline 'console=ttyS0 quiet' --cpus 2\n"
 		   "    ptctl vm run vm1 --kernel /boot/vmlinuz --initrd initrd.img --memory 1G --assign 0000:01:10.0\n");
 
-PTCTL_VERB(vm_start, .name = "vm start", .synopsis = "NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--memory SIZE] [--cpus N] [--hugepages 2m|1g] [--prefault] [--assign ADDRESS]... [--keep-bound] [--nic MODEL[,tap=NAME][,mac=MAC]]...",
+PTCTL_VERB(vm_start, .name = "vm start", .synopsis = "NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--memory SIZE] [--cpus N] [--hugepages 2m|1g] [--prefault] [--assign ADDRESS]... [--keep-bound] [--nic MODEL[,tap=NAME][,mac=MAC]]... | NAME --from-config [--config DIR]",
 	   .summary = "boot a VM in the background", .run = vm_start_run,
 	   .help = "DESCRIPTION\n"
 		   "    Like 'ptctl vm run', but the VM runs in a background process: the console goes to\n"

@@ -150,7 +150,7 @@ static void test_key_errors(void **state)
 	    "Memory=15M\n"               /* 22 */
 	    "CPUs=0\n"                   /* 23 */
 	    "HugePages=4M\n"             /* 24 */
-	    "NIC=e1000\n"                /* 25 */
+	    "NIC=e1000x\n"               /* 25 */
 	    "Assign=nonsense\n");        /* 26 */
 	_cleanup_free_ char *e = errors_of();
 	assert_has(e, "a.conf:3: Address= given twice in this [Device] section (first at line 2)");
@@ -170,7 +170,7 @@ static void test_key_errors(void **state)
 	assert_has(e, "a.conf:22: Memory=15M: expected a size of at least 16M");
 	assert_has(e, "a.conf:23: CPUs=0: expected a whole number from 1 to 64");
 	assert_has(e, "a.conf:24: HugePages=4M: expected 2M, 1G or no");
-	assert_has(e, "a.conf:25: NIC=e1000: ptctl's VMs have no emulated NIC yet");
+	assert_has(e, "a.conf:25: NIC=e1000x: unknown NIC model (give e1000, virtio or vhost)");
 	assert_has(e, "a.conf:26: Assign=nonsense: expected a PCI address");
 }
 

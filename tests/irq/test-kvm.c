@@ -8,14 +8,7 @@
 
 #include "irq/irq.h"
 #include "tests/irq/kvm-lapic.h"
-
-static bool have_kvm(void)
-{
-	if (access("/dev/kvm", F_OK) == 0)
-		return true;
-	print_message("SKIP: /dev/kvm is absent\n");
-	return false;
-}
+#include "tests/lib/testskip.h"
 
 struct fixture {
 	struct test_vm vm;
@@ -32,7 +25,7 @@ static int setup(void **state)
 	f->efd = -1;
 	f->vm = (struct test_vm){ .kvm = -1, .vm = -1, .vcpu = -1 };
 	*state = f;
-	if (!have_kvm())
+	if (!test_have_kvm())
 		return 0;
 	if (test_vm_open(&f->vm, true) < 0)
 		return -1;
@@ -57,7 +50,7 @@ static int teardown(void **state)
 #define REQUIRE_KVM()                                                                              \
 	do {                                                                                       \
 		if (!((struct fixture *)*state)->routes)                                           \
-			skip();                                                                    \
+			TEST_SKIP("kvm", "no usable /dev/kvm");                                    \
 	} while (0)
 
 static void signal_fd(int fd)
@@ -271,9 +264,10 @@ static void test_limit(void **state)
 	_cleanup_irq_routes_ struct irq_routes *t = NULL;
 	struct irq_msi m;
 	uint32_t gsi;
-	unsigned max = irq_routes_limit(f->routes);
+	unsigned max;
 
-	REQUIRE_KVM();
+	REQUIRE_KVM(); /* before anything touches f->routes: it is NULL without KVM */
+	max = irq_routes_limit(f->routes);
 	assert_int_equal(irq_routes_new(f->vm.vm, max + 100, IRQ_ROUTES_IRQCHIP, &t), 0);
 	assert_int_equal(irq_routes_limit(t), max);
 	assert_int_equal(irq_msi_x86(0, 0x60, &m), 0);
@@ -296,5 +290,5 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_route_unroute, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_limit, setup, teardown),
 	};
-	return cmocka_run_group_tests_name("irq-kvm", tests, NULL, NULL);
+	return test_exit(cmocka_run_group_tests_name("irq-kvm", tests, NULL, NULL));
 }

@@ -14,6 +14,7 @@
 #include <sys/utsname.h>
 #include <sys/wait.h>
 
+#include "tests/lib/testskip.h"
 #include "tools/bench-nic.h"
 #include "tools/guest-kit.h"
 #include "tools/svg-chart.h"
@@ -440,7 +441,7 @@ static void test_module_order_modprobe(void **s)
 	assert_non_null(f);
 	if (!fgets(u.release, sizeof(u.release), f) || system("modprobe --version >/dev/null 2>&1") != 0) {
 		pclose(f);
-		skip();
+		TEST_SKIP("kmod", "no kernel modules in /lib/modules or no modprobe (tools/install-deps installs both)");
 	}
 	pclose(f);
 	u.release[strcspn(u.release, "\n")] = 0;
@@ -555,5 +556,5 @@ int main(void)
 		cmocka_unit_test(test_module_order),  cmocka_unit_test(test_module_order_modprobe),
 		cmocka_unit_test(test_kernel_release), cmocka_unit_test(test_params),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return test_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

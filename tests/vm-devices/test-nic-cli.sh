@@ -45,8 +45,14 @@ out=$("$PTCTL" vm run t1 --kernel "$k" $(for i in 1 2 3 4 5 6 7 8 9; do echo --n
 rc=$?
 [ "$rc" = 2 ] && echo "$out" | grep -q "at most 8" || fail "nine NICs: exit $rc: $out"
 
-if [ ! -w /dev/kvm ] || [ ! -w /dev/net/tun ] || ! unshare -n true 2>/dev/null; then
-	echo "test-nic-cli: no /dev/kvm, /dev/net/tun or network namespace here: the VM part is skipped"
+# The VM part needs KVM and a private network namespace: without them, a skip (77) naming what is missing.
+need=0
+if ! [ -c /dev/kvm ] || ! [ -w /dev/kvm ]; then echo "SKIP(kvm): no usable /dev/kvm: the VM part did not run"; need=1; fi
+if ! [ -c /dev/net/tun ] || ! unshare -n true 2>/dev/null; then
+	echo "SKIP(netns): no /dev/net/tun or no private network namespace (needs root): the VM part did not run"
+	need=1
+fi
+if [ "$need" = 1 ]; then
 	[ "$fails" = 0 ] || exit 1
 	exit 77
 fi

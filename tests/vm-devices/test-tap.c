@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "tests/lib/testskip.h"
 #include "vm/devices/devices.h"
 
 static bool netns_ok;
@@ -47,8 +48,6 @@ static int setup(void **s)
 	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
 	    mount("sysfs", "/sys", "sysfs", 0, NULL) == 0)
 		netns_ok = true;
-	else
-		fprintf(stderr, "test-tap: no /dev/net/tun or no private network namespace here, skipping\n");
 	return 0;
 }
 
@@ -81,7 +80,7 @@ static void test_create_and_remove(void **s)
 	const char *why = NULL;
 	(void)s;
 	if (!netns_ok)
-		skip();
+		TEST_SKIP("netns", "no /dev/net/tun or no private network namespace (needs root)");
 
 	assert_int_equal(vm_tap_open("pt-test0", false, &t, &why), 0);
 	assert_true(t->created);
@@ -109,7 +108,7 @@ static void test_attach_existing(void **s)
 	int fd;
 	(void)s;
 	if (!netns_ok)
-		skip();
+		TEST_SKIP("netns", "no /dev/net/tun or no private network namespace (needs root)");
 
 	/* The user's persistent tap: attached, not created, left in place. */
 	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
@@ -147,7 +146,7 @@ static void test_vnet_hdr_and_offload(void **s)
 	unsigned ok = 0;
 	(void)s;
 	if (!netns_ok)
-		skip();
+		TEST_SKIP("netns", "no /dev/net/tun or no private network namespace (needs root)");
 
 	assert_int_equal(vm_tap_open("pt-vnet", true, &t, &why), 0);
 	int sz = 0;
@@ -178,5 +177,5 @@ int main(void)
 		cmocka_unit_test(test_attach_existing),
 		cmocka_unit_test(test_vnet_hdr_and_offload),
 	};
-	return cmocka_run_group_tests(tests, setup, NULL);
+	return test_exit(cmocka_run_group_tests(tests, setup, NULL));
 }

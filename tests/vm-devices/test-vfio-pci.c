@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 
 #include "irq/kvm-lapic.h"
+#include "tests/lib/testskip.h"
 #include "vm/devices/vfio-pci.h"
 
 /* ---- The fake device: an igb-VF-like function with PM, MSI (64-bit, per-vector mask, 4 vectors),
@@ -202,7 +203,7 @@ static int setup(void **state)
 	const char *why = NULL;
 
 	*state = NULL;
-	if (access("/dev/kvm", R_OK | W_OK) != 0)
+	if (!test_have_kvm())
 		return 0;
 	f = calloc(1, sizeof(*f));
 	f->fake = calloc(1, sizeof(*f->fake));
@@ -229,7 +230,7 @@ static int teardown(void **state)
 #define SKIP_WITHOUT_KVM(f)                                                                                  \
 	do {                                                                                                 \
 		if (!(f))                                                                                    \
-			skip();                                                                              \
+			TEST_SKIP("kvm", "no usable /dev/kvm");                                              \
 	} while (0)
 
 /* ECAM, as the guest does it: offsets up to 4095. */
@@ -522,9 +523,9 @@ static void test_refused(void **state)
 	struct fake *fk = calloc(1, sizeof(*fk));
 	const char *why = NULL;
 
-	if (access("/dev/kvm", R_OK | W_OK) != 0) {
+	if (!test_have_kvm()) {
 		free(fk);
-		skip();
+		TEST_SKIP("kvm", "no usable /dev/kvm");
 	}
 	assert_int_equal(vm_new(&cfg, &vm, &why), 0);
 	fake_init(fk);
@@ -553,5 +554,5 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_free_resets, setup, teardown),
 		cmocka_unit_test(test_refused),
 	};
-	return cmocka_run_group_tests_name("vfio-pci", tests, NULL, NULL);
+	return test_exit(cmocka_run_group_tests_name("vfio-pci", tests, NULL, NULL));
 }

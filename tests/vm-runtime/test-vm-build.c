@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tests/lib/testskip.h"
 #include "vm/internal.h"
 #include "vm/vm.h"
 
@@ -261,7 +262,7 @@ static struct vm *test_vm(void)
 {
 	struct vm_config cfg = { .name = "t", .memory = 64 << 20, .cpus = 1, .console_in = -1, .console_out = -1 };
 	struct vm *vm = NULL;
-	if (access("/dev/kvm", R_OK | W_OK) != 0)
+	if (!test_have_kvm())
 		return NULL;
 	assert_int_equal(vm_new(&cfg, &vm, NULL), 0);
 	return vm;
@@ -296,7 +297,7 @@ static void test_pci(void **s)
 	(void)s;
 
 	if (!vm)
-		skip();
+		TEST_SKIP("kvm", "no usable /dev/kvm");
 	pio_out(vm, 0xcf8, 4, 0x80000000);
 	assert_int_equal(pio_in(vm, 0xcf8, 4), 0x80000000);
 	assert_int_equal(pio_in(vm, 0xcfc, 4), 0x00081b36);
@@ -365,7 +366,7 @@ static void test_uart_cmos_ram(void **s)
 	(void)s;
 
 	if (!vm)
-		skip();
+		TEST_SKIP("kvm", "no usable /dev/kvm");
 	assert_int_equal(pio_in(vm, u + 5, 1) & 0x60, 0x60); /* THR empty */
 	assert_int_equal(pio_in(vm, u + 2, 1) & 0x0f, 0x01); /* nothing pending */
 	pio_out(vm, u + 2, 1, 0x01);                          /* FIFO on */
@@ -449,5 +450,5 @@ int main(void)
 		cmocka_unit_test(test_zero_page), cmocka_unit_test(test_acpi),       cmocka_unit_test(test_pci),
 		cmocka_unit_test(test_uart_cmos_ram), cmocka_unit_test(test_memory_layout),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return test_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

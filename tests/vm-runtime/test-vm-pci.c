@@ -9,12 +9,8 @@
 
 #include "irq/irq.h"
 #include "irq/kvm-lapic.h"
+#include "tests/lib/testskip.h"
 #include "vm/internal.h"
-
-static bool have_kvm(void)
-{
-	return access("/dev/kvm", R_OK | W_OK) == 0;
-}
 
 /* ---- A small model: BAR0 64K MEM32 (MSI-X table at 0x2000, PBA at 0x3000), BAR1 IO 32, BAR2 MEM64 1M ---- */
 struct model {
@@ -97,7 +93,7 @@ static int setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 	const char *why = NULL;
 
-	if (!have_kvm()) {
+	if (!test_have_kvm()) {
 		free(f);
 		*state = NULL;
 		return 0;
@@ -130,7 +126,7 @@ static int teardown(void **state)
 #define SKIP_WITHOUT_KVM(f)                                                                                  \
 	do {                                                                                                 \
 		if (!(f))                                                                                    \
-			skip();                                                                              \
+			TEST_SKIP("kvm", "no usable /dev/kvm");                                              \
 	} while (0)
 
 /* Configuration mechanism #1, as the guest does it. */
@@ -423,10 +419,5 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_msix_delivery_mask_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_msix_hostile_table, setup, teardown),
 	};
-	int failed = cmocka_run_group_tests(tests, NULL, NULL);
-	if (!have_kvm()) {
-		fprintf(stderr, "test-vm-pci: no usable /dev/kvm here: KVM tests skipped\n");
-		return failed ? 1 : 77;
-	}
-	return failed ? 1 : 0;
+	return test_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

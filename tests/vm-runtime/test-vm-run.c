@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "tests/lib/testskip.h"
 #include "vm/internal.h"
 #include "vm/vm.h"
 
@@ -52,14 +53,6 @@ struct run {
 	char out[1 << 17];
 	size_t out_len;
 };
-
-static bool have_kvm(void)
-{
-	if (access("/dev/kvm", R_OK | W_OK) == 0)
-		return true;
-	fprintf(stderr, "test-vm-run: no usable /dev/kvm here, skipping\n");
-	return false;
-}
 
 static void *stop_later(void *arg)
 {
@@ -107,8 +100,8 @@ static void test_hello_poweroff(void **s)
 {
 	static struct run r;
 	(void)s;
-	if (!have_kvm())
-		skip();
+	if (!test_have_kvm())
+		TEST_SKIP("kvm", "no usable /dev/kvm");
 	run_payload(hello, sizeof(hello), NULL, 1, &r, false);
 	assert_int_equal(r.reason, VM_EXIT_POWEROFF);
 	assert_int_equal(vm_exit_status(r.reason), 0);
@@ -119,8 +112,8 @@ static void test_two_vcpus(void **s)
 {
 	static struct run r;
 	(void)s;
-	if (!have_kvm())
-		skip();
+	if (!test_have_kvm())
+		TEST_SKIP("kvm", "no usable /dev/kvm");
 	/* vCPU 1 waits for a SIPI that never comes: ending the VM must still stop and join it. */
 	run_payload(hello, sizeof(hello), NULL, 2, &r, false);
 	assert_int_equal(r.reason, VM_EXIT_POWEROFF);
@@ -131,8 +124,8 @@ static void test_reboots(void **s)
 {
 	static struct run r;
 	(void)s;
-	if (!have_kvm())
-		skip();
+	if (!test_have_kvm())
+		TEST_SKIP("kvm", "no usable /dev/kvm");
 	run_payload(kbd_reset, sizeof(kbd_reset), NULL, 1, &r, false);
 	assert_int_equal(r.reason, VM_EXIT_REBOOT);
 	assert_int_equal(vm_exit_status(r.reason), 3);
@@ -148,8 +141,8 @@ static void test_panic(void **s)
 	const char *text = "[    1.0] Kernel panic - not syncing: Attempted to kill init!\n"
 			   "[    1.0] ---[ end Kernel panic - not syncing: Attempted to kill init! ]---\n";
 	(void)s;
-	if (!have_kvm())
-		skip();
+	if (!test_have_kvm())
+		TEST_SKIP("kvm", "no usable /dev/kvm");
 	run_payload(print, sizeof(print), text, 1, &r, false);
 	assert_int_equal(r.reason, VM_EXIT_PANIC);
 	assert_int_equal(vm_exit_status(r.reason), 4);
@@ -167,8 +160,8 @@ static void test_stop(void **s)
 {
 	static struct run r;
 	(void)s;
-	if (!have_kvm())
-		skip();
+	if (!test_have_kvm())
+		TEST_SKIP("kvm", "no usable /dev/kvm");
 	run_payload(spin, sizeof(spin), NULL, 2, &r, true);
 	assert_int_equal(r.reason, VM_EXIT_STOPPED);
 	assert_int_equal(vm_exit_status(r.reason), 5);
@@ -178,8 +171,8 @@ static void test_hostile(void **s)
 {
 	static struct run r;
 	(void)s;
-	if (!have_kvm())
-		skip();
+	if (!test_have_kvm())
+		TEST_SKIP("kvm", "no usable /dev/kvm");
 	run_payload(hostile, sizeof(hostile), NULL, 1, &r, false);
 	assert_int_equal(r.reason, VM_EXIT_POWEROFF);
 	/* 64 KiB of NULs from the rep outsb, then the 'Z' that proves the VMM survived to the end. */
@@ -211,8 +204,8 @@ static void test_stalled_console(void **s)
 	const size_t len = 1 << 20;
 
 	(void)s;
-	if (!have_kvm())
-		skip();
+	if (!test_have_kvm())
+		TEST_SKIP("kvm", "no usable /dev/kvm");
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 	fcntl(p[1], F_SETPIPE_SZ, 4096);
 	cfg.console_out = p[1];
@@ -283,8 +276,8 @@ static void test_control_event_driven(void **s)
 	pthread_t th;
 
 	(void)s;
-	if (!have_kvm())
-		skip();
+	if (!test_have_kvm())
+		TEST_SKIP("kvm", "no usable /dev/kvm");
 	snprintf(t.path, sizeof(t.path), "/tmp/ptctl-test-ctl-%ld", (long)getpid());
 	assert_int_equal(vm_new(&cfg, &t.vm, &why), 0);
 	assert_int_equal(vm_load_raw(t.vm, spin, sizeof(spin)), 0);
@@ -358,8 +351,8 @@ static void test_vcpu_sandbox(void **s)
 {
 	struct sandbox_probe p;
 	(void)s;
-	if (!have_kvm())
-		skip();
+	if (!test_have_kvm())
+		TEST_SKIP("kvm", "no usable /dev/kvm");
 	run_sandbox_probe(false, &p);
 	assert_int_equal(p.open_errno, EPERM);
 	assert_int_equal(p.socket_errno, EPERM);
@@ -381,5 +374,5 @@ int main(void)
 		cmocka_unit_test(test_vcpu_sandbox), cmocka_unit_test(test_two_vcpus), cmocka_unit_test(test_reboots),
 		cmocka_unit_test(test_panic),          cmocka_unit_test(test_stop),      cmocka_unit_test(test_hostile),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return test_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

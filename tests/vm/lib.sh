@@ -125,7 +125,8 @@ rig_l2_initrd() {
 # rig_l2 NAME [QEMU ARGS...]: boot the nested guest under KVM in the test host; it runs tests/vm/l2.d/NAME.
 # Output is streamed with an "L2| " prefix and kept in $l2_log; returns the script's exit status, or 1 if
 # the guest never came up or never reported. RIG_L2_APPEND adds kernel parameters (name=value pairs reach
-# the L2 script as environment variables), RIG_L2_MEM (MiB, default 256), RIG_L2_TIMEOUT (s, default 180).
+# the L2 script as environment variables), RIG_L2_MEM (MiB, default 256), RIG_L2_TIMEOUT (s, default 180
+# times RIG_SCALE: the test host's slowness factor, 1-4).
 rig_l2() {
 	local name=$1
 	shift
@@ -143,7 +144,7 @@ rig_l2() {
 		-kernel "$kernel" -initrd "$RIG_GUEST_INITRD"
 		-append "console=ttyS0 quiet panic=-1 l2=$name ${RIG_L2_APPEND:-}" "$@")
 	echo "\$ ${cmd[*]}"
-	timeout "${RIG_L2_TIMEOUT:-180}" "${cmd[@]}" </dev/null 2>&1 | tr -d '\r' | tee "$l2_log" | sed 's/^/L2| /'
+	timeout "${RIG_L2_TIMEOUT:-$((180 * ${RIG_SCALE:-1}))}" "${cmd[@]}" </dev/null 2>&1 | tr -d '\r' | tee "$l2_log" | sed 's/^/L2| /'
 	grep -q '^RIG-L2-UP' "$l2_log" || { echo "rig_l2: the nested guest never reached its init" >&2; return 1; }
 	local rc
 	rc=$(sed -n 's/^RIG-L2-EXIT \([0-9]*\).*/\1/p' "$l2_log" | tail -n1)

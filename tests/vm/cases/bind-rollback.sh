@@ -5,7 +5,6 @@
 # interface that is up with only a /32 IPv4 address (no route; seen only over rtnetlink) is in use,
 # and so is a port of a bridge that carries the address. release --group undoes bind --group.
 # rig-timeout: 120
-# rig-needs: bind release show
 . /rig/lib.sh
 
 nvme=/sys/bus/pci/devices/$RIG_NVME

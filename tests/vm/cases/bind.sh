@@ -2,7 +2,6 @@
 # `ptctl bind` / `ptctl release` against the real kernel: round trips for the e1000e and an igb VF restore
 # the original driver; a shared group (ICH9) is refused without --group; a PF in use is refused without --force.
 # rig-timeout: 240
-# rig-needs: bind release
 . /rig/lib.sh
 
 dev_path() { echo "/sys/bus/pci/devices/$1"; }

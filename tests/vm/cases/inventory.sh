@@ -2,7 +2,6 @@
 # `ptctl list` and `ptctl show` against the real kernel: the same devices, ids, classes, drivers and IOMMU
 # groups as lspci and /sys/kernel/iommu_groups, SR-IOV counts and VFs' physical function, MSI/MSI-X counts.
 # rig-timeout: 120
-# rig-needs: list show
 . /rig/lib.sh
 set -o pipefail
 
