@@ -7,7 +7,8 @@
 #   make check SANITIZE=1  unit tests under ASan+UBSan (separate build dir)
 #   make stress          the long rig runs (tests/vm/stress/*.sh): 200 bind/release round trips, SIGKILL at every step
 #   make demo            install what is needed, build, boot the test host, walk through the flow
-#   make bench           benchmarks on the test host rig (ptctl bench nic against QEMU; BENCH_DURATION=S)
+#   make bench           benchmarks on the test host rig (tests/vm/bench/*.sh, one boot; long: prints figures;
+#                        BENCH_DURATION=S: seconds per direction of ptctl bench nic)
 #   make install         PREFIX=/usr/local DESTDIR=
 
 PREFIX ?= /usr/local
@@ -149,10 +150,10 @@ demo:
 	$(MAKE) --no-print-directory all
 	BUILD=$(BUILD) tests/vm/rig demo
 
-# Long benchmarks, not part of make check: every tests/vm/bench/*.sh in one test host boot.
+# Benchmarks print figures side by side (ptctl against QEMU in one test host boot); they judge nothing.
 bench: $(BUILD)/ptctl $(RIG_TOOLS)
 	BUILD=$(BUILD) RIG_APPEND="$(if $(BENCH_DURATION),bench_duration=$(BENCH_DURATION))" \
-		tests/vm/rig exec tests/vm/bench/*.sh
+		tests/vm/rig exec $(sort $(wildcard tests/vm/bench/*.sh))
 
 install: $(BUILD)/ptctl $(DATA) $(MANPAGES)
 	install -D -m 0755 $(BUILD)/ptctl $(DESTDIR)$(BINDIR)/ptctl
