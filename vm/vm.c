@@ -615,9 +615,7 @@ static int add_nics(struct vm *vm, const struct vm_config *cfg, const char **why
 			break;
 		case VM_NIC_VIRTIO:
 		case VM_NIC_VHOST:
-			/* vm_virtio_net_add() takes these once virtio-net lands. */
-			*why = "virtio-net is not available in this build yet";
-			r = -EOPNOTSUPP;
+			r = vm_virtio_net_add(vm, n, (unsigned)i, why);
 			break;
 		default:
 			*why = "unknown NIC model";

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "vm/vm.h"
+
 /* ---- Split virtqueues (virtio 1.x, 2.7) ----
  * Everything the rings say comes from the guest: every index, descriptor, address and length is checked,
  * and a malformed ring makes virtq_pop() fail (the device then sets NEEDS_RESET and stops the queue). */
@@ -127,3 +129,46 @@ void virtio_dev_reset(struct virtio_dev *d);
 bool virtio_dev_set_needs_reset(struct virtio_dev *d);
 uint8_t virtio_dev_status(const struct virtio_dev *d);
 bool virtio_dev_has_feature(const struct virtio_dev *d, unsigned bit);
+
+/* ---- virtio-pci (4.1), modern only: one 32-bit memory BAR holding the common configuration, ISR,
+ * device configuration, queue notifications (one ioeventfd per queue) and the MSI-X table and PBA ---- */
+struct vm;
+struct vm_msix;
+struct virtio_pci {
+	struct vm_pci_device pci;   /* first: the bus hands this back to the ops */
+	struct virtio_dev vdev;
+	struct vm_msix *msix;
+	int kick_fd[VIRTIO_MAX_QUEUES]; /* eventfds the guest's notifications signal (ioeventfd or trap) */
+	bool kick_registered;
+	uint64_t bar_addr;          /* where the BAR decodes while kick_registered */
+	uint8_t *devcfg;            /* the device-specific configuration (owned by the model) */
+	unsigned devcfg_len;
+	/* Device configuration written by the driver (optional; device lock held). */
+	void (*devcfg_write)(struct virtio_pci *vp, unsigned off, const uint8_t *data, unsigned len);
+	void (*free)(struct virtio_pci *vp); /* the model's destructor, after the transport is torn down */
+};
+#define VIRTIO_PCI_BAR 0
+#define VIRTIO_PCI_BAR_SIZE 0x4000
+#define VIRTIO_PCI_COMMON_OFF 0x0000
+#define VIRTIO_PCI_COMMON_LEN 0x38
+#define VIRTIO_PCI_ISR_OFF 0x0800
+#define VIRTIO_PCI_DEVCFG_OFF 0x1000
+#define VIRTIO_PCI_NOTIFY_OFF 0x2000
+#define VIRTIO_PCI_NOTIFY_MULT 4
+#define VIRTIO_PCI_MSIX_TABLE_OFF 0x3000
+#define VIRTIO_PCI_MSIX_PBA_OFF 0x3800
+
+/* Sets vp up (not yet on the bus): PCI header for virtio device type device_id, the capabilities, the
+ * BAR, MSI-X with one vector per queue plus one for configuration changes, one eventfd per queue. */
+int virtio_pci_init(struct virtio_pci *vp, struct vm *vm, const char *name, uint16_t device_id, uint32_t class_code,
+		    uint64_t features, unsigned nqueues, uint16_t queue_size, const struct virtio_dev_ops *ops,
+		    uint8_t *devcfg, unsigned devcfg_len);
+/* Undoes virtio_pci_init (the data path must be stopped). */
+void virtio_pci_destroy(struct virtio_pci *vp);
+/* Raises queue q's vector / the configuration vector (any thread, never blocks). */
+void virtio_pci_notify_queue(struct virtio_pci *vp, unsigned q);
+void virtio_pci_notify_config(struct virtio_pci *vp);
+/* The data path found a malformed ring: NEEDS_RESET and a configuration interrupt (any thread). */
+void virtio_pci_fail(struct virtio_pci *vp);
+/* The eventfd the guest's MSI-X vector for queue q is signalled through (vhost's call fd), or -1. */
+int virtio_pci_queue_irqfd(struct virtio_pci *vp, unsigned q);
