@@ -139,6 +139,25 @@ wait "$fgpid"
 rc=$?
 [ "$rc" = 5 ] || fail "foreground VM after vm stop: exit $rc: $(cat "$tmp/fg.out")"
 
+# assign / unassign: refusals that change nothing (the real hot-plug is proven in the rig: cases/hotplug.sh).
+out=$("$PTCTL" assign 0000:ff:00.0 nosuch 2>&1)
+[ $? = 1 ] && echo "$out" | grep -q "not running" || fail "assign to a VM that is not running: $out"
+out=$("$PTCTL" assign zz nosuch 2>&1)
+[ $? = 2 ] && echo "$out" | grep -q "not a PCI address" || fail "assign of a malformed address: $out"
+out=$("$PTCTL" assign 0000:ff:00.0 ../x 2>&1)
+[ $? = 2 ] && echo "$out" | grep -q "not a VM name" || fail "assign to a path as VM name: $out"
+out=$("$PTCTL" unassign 0000:ff:00.0 nosuch --timeout 0 2>&1)
+[ $? = 2 ] || fail "unassign --timeout 0: $out"
+out=$("$PTCTL" vm start hp --kernel "$k" --memory 64M --cmdline "h hot-plug target" 2>&1) || fail "vm start hp: $out"
+out=$("$PTCTL" assign 0000:ff:00.0 hp --dry-run --json 2>&1)
+[ $? = 0 ] && echo "$out" | grep -q '"plan"' || fail "assign --dry-run --json: $out"
+out=$("$PTCTL" assign 0000:ff:00.0 hp 2>&1)
+[ $? = 2 ] && echo "$out" | grep -q "no such PCI device" || fail "assign of a device that does not exist (exit 2, as bind): $out"
+[ -z "$(ls "$PTCTL_ROOT/run/ptctl/assigned" 2>/dev/null)" ] || fail "a record was left: $(ls "$PTCTL_ROOT/run/ptctl/assigned")"
+out=$("$PTCTL" unassign 0000:ff:00.0 hp 2>&1)
+[ $? = 1 ] && echo "$out" | grep -q "not assigned to VM hp" || fail "unassign of a device the VM does not have: $out"
+"$PTCTL" vm stop hp >/dev/null || fail "vm stop hp"
+
 if [ "$fails" = 0 ]; then
 	echo "test-vm-cli: all passed"
 else
