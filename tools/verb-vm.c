@@ -322,6 +322,13 @@ static int report_new_error(const struct vm_opts *o, int r, const char *why)
 		log_error("%s: --memory %s is more than the host has available (%s); give less", o->name, want, have);
 		return EXIT_USAGE;
 	}
+	/* Reading the files: the path and the reason, "cannot read the kernel" alone says neither. */
+	if (why && (startswith(why, "cannot read the") || strstr(why, "not a regular file"))) {
+		bool initrd = strstr(why, "initrd") != NULL;
+		return log_error("%s: %s: %s: %s", o->name, initrd ? o->initrd : o->kernel, why,
+				 r == -EINVAL ? "give a regular file" : strerror(-r)),
+		       r == -ENOENT || r == -EISDIR || r == -EINVAL || r == -EACCES ? EXIT_USAGE : EXIT_FAIL;
+	}
 	if (r == -ENOMEM || r == -E2BIG || r == -EINVAL) {
 		log_error("%s: %s", o->name, why ? why : strerror(-r));
 		return EXIT_USAGE;
