@@ -5,8 +5,11 @@
 #                        that should run here was skipped, unless asked: ALLOW_SKIP=kvm,rig,... (or RIG=0 for
 #                        the rig), and then it ends with INCOMPLETE (see README.md, Tests)
 #   make check SANITIZE=1  unit tests under ASan+UBSan (separate build dir)
-#   make stress          the long rig runs (tests/vm/stress/*.sh): 200 bind/release round trips, SIGKILL at every step
+#   make stress          the long rig runs (tests/vm/stress/*.sh): 200 bind/release round trips, SIGKILL at every step,
+#                        a configured VM (cfg-vm.sh)
 #   make demo            install what is needed, build, boot the test host, walk through the flow
+#   make bench           benchmarks on the test host rig (tests/vm/bench/*.sh, one boot; long: prints figures;
+#                        BENCH_DURATION=S: seconds per direction of ptctl bench nic)
 #   make install         PREFIX=/usr/local DESTDIR=
 
 PREFIX ?= /usr/local
@@ -59,7 +62,7 @@ RIG_TOOLS := $(patsubst tests/vm/tools/%.c,$(BUILD)/rig-tools/%,$(RIG_TOOL_SRCS)
 DATA := $(patsubst data/%.in,$(BUILD)/data/%,$(wildcard data/*.in))
 MANPAGES := $(BUILD)/man/ptctl.8
 
-.PHONY: all unit check rig-check stress demo install clean deps
+.PHONY: all unit check rig-check stress demo bench install clean deps
 all: $(BUILD)/ptctl $(RIG_TOOLS) $(TEST_BINS) $(FIXTURES) $(DATA) $(MANPAGES)
 
 $(BUILD)/data/%: data/%.in Makefile
@@ -147,6 +150,11 @@ demo:
 	@[ "$(NODEPS)" = 1 ] || $(MAKE) --no-print-directory deps
 	$(MAKE) --no-print-directory all
 	BUILD=$(BUILD) tests/vm/rig demo
+
+# Benchmarks print figures side by side (ptctl against QEMU in one test host boot); they judge nothing.
+bench: $(BUILD)/ptctl $(RIG_TOOLS)
+	BUILD=$(BUILD) RIG_APPEND="$(if $(BENCH_DURATION),bench_duration=$(BENCH_DURATION))" \
+		tests/vm/rig exec $(sort $(wildcard tests/vm/bench/*.sh))
 
 install: $(BUILD)/ptctl $(DATA) $(MANPAGES)
 	install -D -m 0755 $(BUILD)/ptctl $(DESTDIR)$(BINDIR)/ptctl

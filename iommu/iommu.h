@@ -208,31 +208,82 @@ int vtd_cmdline_parse(const char *cmdline, struct vtd_cmdline *ret);
 void vtd_cmdline_clear(struct vtd_cmdline *c);
 
 /* ---- Guest memory and DMA mapping ---- */
-/* Guest RAM is a set of guest-physical regions backed by one memfd (hugetlb on request) and
- * mapped into a VFIO container with IOVA = guest-physical, so a device assigned to the guest
- * DMAs to the addresses the guest driver programs. */
+/* Guest RAM is a set of guest-physical regions, mapped into a VFIO container with IOVA =
+ * guest-physical, so a device assigned to the guest DMAs to the addresses the guest driver programs.
+ * What backs it is chosen per host: hugetlb pages when enough are reserved, else anonymous memory
+ * with transparent huge pages, else a memfd with shmem THP, else 4K pages (backing.c). */
 #include "vfio/vfio.h"
 
 #define GUESTMEM_MAX_REGIONS 16
 #define GUESTMEM_HOLE_START (3ull << 30) /* default PCI hole below 4 GiB: RAM below 3 GiB... */
 #define GUESTMEM_HOLE_END (4ull << 30)   /* ...and from 4 GiB on */
 
+enum guestmem_backing {
+	GUESTMEM_MEMFD,      /* a memfd (shmem): 4K pages, 2M where the host enables shmem THP */
+	GUESTMEM_ANON,       /* private anonymous memory: 2M transparent huge pages where enabled; no fd */
+	GUESTMEM_HUGETLB_2M, /* a memfd of reserved 2M hugetlb pages */
+	GUESTMEM_HUGETLB_1G, /* a memfd of reserved 1G hugetlb pages */
+	GUESTMEM_AUTO,       /* chosen per host by guestmem_choose() */
+};
+const char *guestmem_backing_name(enum guestmem_backing b); /* "memfd", "anon", "hugetlb-2m", ... */
+int guestmem_backing_from_string(const char *s, enum guestmem_backing *ret);
+
+/* The host's settings, as /sys/kernel/mm shows them (through util's root). */
+enum guestmem_thp { GUESTMEM_THP_UNKNOWN, GUESTMEM_THP_NEVER, GUESTMEM_THP_MADVISE, GUESTMEM_THP_ALWAYS };
+enum guestmem_shmem_thp {
+	GUESTMEM_SHMEM_UNKNOWN, GUESTMEM_SHMEM_NEVER, GUESTMEM_SHMEM_ADVISE, GUESTMEM_SHMEM_WITHIN_SIZE,
+	GUESTMEM_SHMEM_ALWAYS, GUESTMEM_SHMEM_DENY, GUESTMEM_SHMEM_FORCE,
+};
+const char *guestmem_thp_name(enum guestmem_thp t);
+const char *guestmem_shmem_thp_name(enum guestmem_shmem_thp t);
+struct guestmem_pool {
+	bool present;                /* /sys/kernel/mm/hugepages/hugepages-NkB exists */
+	uint64_t total, free;        /* nr_hugepages, free_hugepages */
+	uint64_t available;          /* free minus those reserved for other mappings (resv_hugepages) */
+};
+struct guestmem_host {
+	enum guestmem_thp thp;         /* transparent_hugepage/enabled */
+	enum guestmem_shmem_thp shmem; /* transparent_hugepage/shmem_enabled */
+	uint64_t thp_size;             /* transparent_hugepage/hpage_pmd_size (2M on x86) */
+	struct guestmem_pool pool_2m, pool_1g;
+};
+/* Missing or malformed files read as unknown/absent: never fails today. */
+int guestmem_host_read(struct guestmem_host *ret);
+
+/* What backs guest RAM, and why (words for `ptctl vm show`, `bench dma`). */
+struct guestmem_choice {
+	enum guestmem_backing backing; /* never GUESTMEM_AUTO */
+	uint64_t page_size;            /* 4K, 2M or 1G: what the backing gives (THP: best effort) */
+	bool transparent;              /* THP: huge pages are taken when the kernel has them (see guestmem_huge_bytes) */
+	char reason[160];
+};
+/* Pure: the backing for size bytes on host h. AUTO picks: 1G hugetlb when the free pool covers the
+ * size, then 2M hugetlb, then anonymous THP (enabled always or madvise), then a memfd with shmem THP,
+ * then 4K anonymous memory. A named backing is checked: hugetlb -ENOMEM when the pool is short,
+ * -EINVAL when the size is not a multiple of the page (err says which, in words). */
+int guestmem_choose(const struct guestmem_host *h, enum guestmem_backing want, uint64_t size,
+		    struct guestmem_choice *ret, char *err, size_t errlen);
+
 struct guestmem_config {
-	uint64_t size;       /* bytes of RAM; a multiple of page_size */
-	uint64_t page_size;  /* 0 or 4096: memfd; 2M or 1G: MFD_HUGETLB of that size */
+	uint64_t size;       /* bytes of RAM; a multiple of the layout granule */
+	enum guestmem_backing backing; /* 0: memfd */
+	/* Layout granule: regions start and end on it (0: the backing's page size, so huge pages can be
+	 * huge IOMMU pages). 4K, 2M or 1G; hugetlb backings need their page size or 0. */
+	uint64_t page_size;
 	uint64_t hole_start; /* no RAM in [hole_start, hole_end); both 0: the defaults above */
 	uint64_t hole_end;   /* hole_start == hole_end (non-zero): no hole */
 	/* Optional: the container's usable IOVA windows; RAM is placed only inside them (so it
 	 * steps around reserved windows such as the MSI range 0xfee00000-0xfeefffff). */
 	const struct vfio_iommu_limits *limits;
 	const char *name;    /* memfd name (shows in /proc/PID/maps); NULL: "ptctl-guestmem" */
+	const struct guestmem_host *host; /* for GUESTMEM_AUTO: NULL reads the host's settings */
 };
 
 struct guestmem_region {
 	uint64_t gpa, size;
-	uint8_t *hva;       /* host virtual address (MAP_SHARED of fd at fd_offset) */
-	int fd;             /* borrowed: the guestmem's memfd */
-	uint64_t fd_offset;
+	uint8_t *hva;       /* host virtual address (aligned to the backing's page size) */
+	int fd;             /* borrowed: the guestmem's memfd; -1 for anonymous memory */
+	uint64_t fd_offset; /* where the region starts in fd (meaningless when fd is -1) */
 };
 
 struct guestmem;
@@ -242,19 +293,39 @@ struct guestmem;
  * -ENOSPC: the usable windows cannot hold the size. */
 int guestmem_layout(const struct guestmem_config *cfg, struct guestmem_region *regions, size_t max,
 		    size_t *n);
-/* Lays out, creates the memfd (MFD_CLOEXEC, MFD_HUGETLB|MFD_HUGE_2MB/1GB on request), sizes it
- * and maps every region. Memory is not touched (see guestmem_prefault). -ENOMEM from hugetlb
- * means too few huge pages reserved (/proc/sys/vm/nr_hugepages). */
+/* Chooses the backing (AUTO), lays out, creates the memory and maps every region, each at a host
+ * address aligned to the backing's page size, with MADV_HUGEPAGE for THP. Memory is not touched (see
+ * guestmem_prefault). -ENOMEM from hugetlb means too few huge pages reserved. */
 int guestmem_new(const struct guestmem_config *cfg, struct guestmem **ret);
 struct guestmem *guestmem_free(struct guestmem *m);
 size_t guestmem_n_regions(const struct guestmem *m);
 const struct guestmem_region *guestmem_region(const struct guestmem *m, size_t i);
 uint64_t guestmem_size(const struct guestmem *m);
-uint64_t guestmem_page_size(const struct guestmem *m);
-int guestmem_fd(const struct guestmem *m); /* borrowed */
+uint64_t guestmem_page_size(const struct guestmem *m);  /* the choice's page size */
+const struct guestmem_choice *guestmem_choice(const struct guestmem *m);
+int guestmem_fd(const struct guestmem *m); /* borrowed; -1 for anonymous memory */
 /* Host pointer for [gpa, gpa+len) if it lies in one region, else NULL. */
 void *guestmem_hva(const struct guestmem *m, uint64_t gpa, uint64_t len);
-/* Faults every page in, split across 'threads' threads (page zeroing dominates, so it scales). */
+/* Bytes of the regions that the kernel backs with huge pages now (/proc/self/smaps: AnonHugePages,
+ * ShmemPmdMapped; all of it for hugetlb). Meaningful once the memory is touched. */
+int guestmem_huge_bytes(const struct guestmem *m, uint64_t *ret);
+
+/* A share of prefault work: bytes [offset, offset + size) of region 'region', done by 'thread'. */
+struct guestmem_chunk {
+	size_t region;
+	uint64_t offset, size;
+	unsigned thread;
+};
+/* Pure: splits the regions into 'threads' shares of nearly equal size cut at 'granule' boundaries
+ * (a share may span regions: one chunk per region it touches), in address order. Fewer threads are
+ * used when there are fewer granules. -E2BIG when more than max chunks would be needed
+ * (threads + n always suffice), -EINVAL for a zero granule or thread count. */
+int guestmem_chunks(const struct guestmem_region *regions, size_t n, uint64_t granule, unsigned threads,
+		    struct guestmem_chunk *out, size_t max, size_t *n_out);
+/* CPUs this thread may run on (sched_getaffinity); 1 when unknown. */
+unsigned guestmem_usable_cpus(void);
+/* Faults every page in with MADV_POPULATE_WRITE (touching each page on kernels without it), split
+ * by guestmem_chunks() across 'threads' threads (0: one per usable CPU). */
 int guestmem_prefault(struct guestmem *m, unsigned threads);
 
 /* Why a mapping was refused, with the numbers an operator needs. */
@@ -297,6 +368,12 @@ int iommu_pagemap_runs(const uint64_t *entries, size_t n, uint64_t gpa, struct i
 		       size_t *n_runs, bool *pfn_hidden);
 int iommu_pagemap_report(const struct guestmem *m, struct iommu_phys_run **runs, size_t *n_runs,
 			 bool *pfn_hidden);
+/* Pure: the IOMMU pages a mapping of these runs takes, as type1 and the IOMMU driver build it: each
+ * physically contiguous run is cut, front to back, into the largest size of pgsize_bitmap that both
+ * its IOVA (gpa) and its physical address are aligned to and that still fits. counts[i] is the number
+ * of pages of size 1 << i. */
+void iommu_dma_page_counts(const struct iommu_phys_run *runs, size_t n, uint64_t pgsize_bitmap,
+			   uint64_t counts[64]);
 
 static inline void guestmem_freep(struct guestmem **m)
 {

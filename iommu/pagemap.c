@@ -84,3 +84,31 @@ int iommu_pagemap_report(const struct guestmem *m, struct iommu_phys_run **runs,
 	*pfn_hidden = hidden;
 	return 0;
 }
+
+void iommu_dma_page_counts(const struct iommu_phys_run *runs, size_t n, uint64_t pgsize_bitmap,
+			   uint64_t counts[64])
+{
+	if (!pgsize_bitmap)
+		pgsize_bitmap = PM_PAGE;
+	memset(counts, 0, 64 * sizeof(counts[0]));
+	for (size_t i = 0; i < n; i++) {
+		uint64_t gpa = runs[i].gpa, hpa = runs[i].hpa, left = runs[i].size;
+		while (left > 0) {
+			int b = 63;
+			/* Largest supported size aligned on both sides that fits; the smallest one otherwise. */
+			for (; b >= 0; b--) {
+				uint64_t sz = 1ull << b;
+				if ((pgsize_bitmap & sz) && sz <= left && (gpa & (sz - 1)) == 0 && (hpa & (sz - 1)) == 0)
+					break;
+			}
+			if (b < 0)
+				b = __builtin_ctzll(pgsize_bitmap);
+			counts[b]++;
+			if ((1ull << b) >= left)
+				break;
+			gpa += 1ull << b;
+			hpa += 1ull << b;
+			left -= 1ull << b;
+		}
+	}
+}

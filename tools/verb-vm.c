@@ -37,6 +37,7 @@
 struct vm_opts {
 	const char *name, *kernel, *initrd, *cmdline;
 	uint64_t memory, hugepage_size;
+	enum vm_ram_backing backing;
 	unsigned cpus;
 	bool prefault;
 	bool keep_bound;
@@ -46,17 +47,6 @@ struct vm_opts {
 	size_t nnics;
 	struct vm_nic_config nics[MAX_NICS];     /* tap names point into argv */
 };
-
-static bool name_ok(const char *s)
-{
-	size_t n = s ? strlen(s) : 0;
-	if (n == 0 || n > 32 || s[0] == '.' || s[0] == '-')
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!(isalnum((unsigned char)s[i]) || s[i] == '-' || s[i] == '_' || s[i] == '.'))
-			return false;
-	return true;
-}
 
 static int vm_path(char *buf, size_t len, const char *name, const char *file)
 {
@@ -91,6 +81,17 @@ static int set_run_opt(const struct verb_ctx *ctx, const char *verb, int c, char
 	case 'P':
 		o->prefault = true;
 		break;
+	case 'B': {
+		static const char *const names[] = { "auto", "anon", "memfd", "hugetlb-2m", "hugetlb-1g" };
+		size_t i = 0;
+		while (i < ARRAY_SIZE(names) && strcasecmp(arg, names[i]))
+			i++;
+		if (i == ARRAY_SIZE(names))
+			return verb_usage_error(ctx, verb, "--backing '%s': give auto, anon, memfd, hugetlb-2m or hugetlb-1g",
+						arg);
+		o->backing = (enum vm_ram_backing)i;
+		break;
+	}
 	case 'A':
 		if (pci_addr_parse(arg, &pa) < 0)
 			return verb_usage_error(ctx, verb, "--assign '%s': not a PCI address (expected DDDD:BB:DD.F, "
@@ -196,6 +197,7 @@ static int parse_run_opts(int argc, char **argv, const struct verb_ctx *ctx, con
 		{ "prefault", no_argument, NULL, 'P' },      { "assign", required_argument, NULL, 'A' },
 		{ "keep-bound", no_argument, NULL, 'K' },    { "nic", required_argument, NULL, 'N' },
 		{ "from-config", no_argument, NULL, 'F' },   { "config", required_argument, NULL, 'C' },
+		{ "backing", required_argument, NULL, 'B' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *dir = NULL;
@@ -215,7 +217,7 @@ static int parse_run_opts(int argc, char **argv, const struct verb_ctx *ctx, con
 		return verb_usage_error(ctx, verb, optind >= argc ? "a VM name is required" : "unexpected argument '%s'",
 					argv[optind + (optind < argc)]);
 	o->name = argv[optind];
-	if (!name_ok(o->name))
+	if (!vm_name_valid(o->name))
 		return verb_usage_error(ctx, verb, "'%s' is not a VM name (1-32 of A-Z a-z 0-9 - _ .)", o->name);
 	if (dir && !from_config)
 		return verb_usage_error(ctx, verb, "--config goes with --from-config");
@@ -277,17 +279,22 @@ static void format_bytes(char *buf, size_t len, uint64_t v)
 	format_size(buf, len, v);
 }
 
-static int write_info(const struct vm_opts *o, const char *log_path)
+static int write_info(const struct vm_opts *o, const struct vm *vm, const char *log_path)
 {
 	char p[PATH_MAX], mem[32];
 	_cleanup_free_ char *s = NULL;
+	struct vm_ram_info ram = { .backing = "", .reason = "" };
 	int r = vm_path(p, sizeof(p), o->name, "info");
 
 	if (r < 0)
 		return r;
 	format_bytes(mem, sizeof(mem), o->memory);
-	if (asprintf(&s, "pid=%ld\ncpus=%u\nmemory=%" PRIu64 "\nkernel=%s\ninitrd=%s\ncmdline=%s\nconsole=%s\nstarted=%lld\n",
-		     (long)getpid(), o->cpus, o->memory, o->kernel, o->initrd ? o->initrd : "", o->cmdline,
+	vm_ram_info(vm, &ram);
+	/* What backs guest RAM and why: for `vm show` (ram_page_size in bytes). */
+	if (asprintf(&s, "pid=%ld\ncpus=%u\nmemory=%" PRIu64 "\nram_backing=%s\nram_page_size=%" PRIu64
+		     "\nram_transparent=%d\nram_why=%s\nkernel=%s\ninitrd=%s\ncmdline=%s\nconsole=%s\nstarted=%lld\n",
+		     (long)getpid(), o->cpus, o->memory, ram.backing, ram.page_size, ram.transparent, ram.reason,
+		     o->kernel, o->initrd ? o->initrd : "", o->cmdline,
 		     log_path ? log_path : "", (long long)time(NULL)) < 0)
 		return -ENOMEM;
 	/* root_write_atomic takes a host path and adds the root itself. */
@@ -314,6 +321,13 @@ static int report_new_error(const struct vm_opts *o, int r, const char *why)
 		snprintf(have, sizeof(have), "%" PRIu64 "M", avail >> 20);
 		log_error("%s: --memory %s is more than the host has available (%s); give less", o->name, want, have);
 		return EXIT_USAGE;
+	}
+	/* Reading the files: the path and the reason, "cannot read the kernel" alone says neither. */
+	if (why && (startswith(why, "cannot read the") || strstr(why, "not a regular file"))) {
+		bool initrd = strstr(why, "initrd") != NULL;
+		return log_error("%s: %s: %s: %s", o->name, initrd ? o->initrd : o->kernel, why,
+				 r == -EINVAL ? "give a regular file" : strerror(-r)),
+		       r == -ENOENT || r == -EISDIR || r == -EINVAL || r == -EACCES ? EXIT_USAGE : EXIT_FAIL;
 	}
 	if (r == -ENOMEM || r == -E2BIG || r == -EINVAL) {
 		log_error("%s: %s", o->name, why ? why : strerror(-r));
@@ -358,10 +372,22 @@ static int assign_devices(struct vm_opts *o)
 	return EXIT_OK;
 }
 
+/* Devices `ptctl assign` plugged into this VM while it ran and that were still there at its end. */
+static char hot_addr[32][PCI_ADDR_STRLEN];
+static bool hot_moved[32];
+static size_t nhot;
+
 /* After the VM is gone (every VFIO fd closed, the devices reset): records removed, and the devices
  * this VM moved to vfio-pci back on their original drivers unless --keep-bound. */
 static void return_devices(const struct vm_opts *o)
 {
+	for (size_t i = nhot; i-- > 0;) {
+		_cleanup_free_ char *why = NULL;
+		int r = vm_assign_finish(hot_addr[i], hot_moved[i] && !o->keep_bound, &why);
+		if (r < 0)
+			log_error("%s (it stays on vfio-pci; 'ptctl release %s' returns it)", why ? why : strerror(-r),
+				  hot_addr[i]);
+	}
 	for (size_t i = o->nassign; i-- > 0;) {
 		_cleanup_free_ char *why = NULL;
 		int r = vm_assign_finish(o->assign[i], o->moved[i] && !o->keep_bound, &why);
@@ -400,7 +426,7 @@ static int run_vm(const struct vm_opts *o, bool background, int notify_fd, const
 	struct vm_config cfg = {
 		.name = o->name, .kernel = o->kernel, .initrd = o->initrd, .cmdline = o->cmdline,
 		.memory = o->memory, .cpus = o->cpus, .hugepage_size = o->hugepage_size,
-		.prefault = o->prefault,
+		.prefault = o->prefault, .backing = o->backing,
 		.console_in = background ? -1 : STDIN_FILENO,
 		.console_out = background ? log_fd : STDOUT_FILENO,
 		.assign = o->nassign ? assign : NULL, .nassign = o->nassign,
@@ -419,7 +445,7 @@ static int run_vm(const struct vm_opts *o, bool background, int notify_fd, const
 		r = vm_control_listen(vm, sock);
 	if (r < 0)
 		return log_error("%s: cannot create the control socket %s: %s", o->name, sock, strerror(-r)), EXIT_FAIL;
-	r = write_info(o, background ? logp : NULL);
+	r = write_info(o, vm, background ? logp : NULL);
 	if (r < 0)
 		return log_error("%s: cannot record it under %s/vm: %s", o->name, STATE_DIR, strerror(-r)), EXIT_FAIL;
 
@@ -436,6 +462,7 @@ static int run_vm(const struct vm_opts *o, bool background, int notify_fd, const
 	}
 	r = vm_run(vm, &reason);
 	atomic_store(&signal_vm, NULL);
+	nhot = vm_hotplug_assigned(vm, hot_addr, hot_moved, ARRAY_SIZE(hot_addr));
 	remove_info(o->name);
 	if (r < 0)
 		return log_error("%s: cannot run: %s", o->name, strerror(-r)), EXIT_FAIL;
@@ -537,6 +564,13 @@ static int vm_start_run(int argc, char **argv, const struct verb_ctx *ctx)
 	if (n == 3 && memcmp(buf, "ok\n", 3) == 0) {
 		close(err[0]);
 		vm_path(logp, sizeof(logp), o.name, "console.log");
+		if (ctx->json) {
+			_cleanup_json_ json_object *j = json_object_new_object();
+			if (!j || json_add_str(j, "name", o.name) < 0 || json_add_int(j, "pid", pid) < 0 ||
+			    json_add_str(j, "console_log", logp) < 0)
+				return EXIT_FAIL;
+			return out_record(stdout, j) < 0 ? EXIT_FAIL : EXIT_OK;
+		}
 		printf("%s: started (pid %ld); console log %s, attach with 'ptctl vm console %s'\n", o.name, (long)pid,
 		       logp, o.name);
 		return EXIT_OK;
@@ -623,7 +657,7 @@ static int one_name(int argc, char **argv, const struct verb_ctx *ctx, const cha
 	if (argc != 2)
 		return verb_usage_error(ctx, verb, argc < 2 ? "a VM name is required" : "unexpected argument '%s'",
 					argv[argc < 2 ? 0 : 2]);
-	if (!name_ok(argv[1]))
+	if (!vm_name_valid(argv[1]))
 		return verb_usage_error(ctx, verb, "'%s' is not a VM name", argv[1]);
 	*ret = argv[1];
 	return GO_ON;
@@ -724,7 +758,7 @@ static int show_tables(json_object *o)
 {
 	_cleanup_json_ json_object *bars = json_object_new_array(), *irqs = json_object_new_array(),
 				   *mem = json_object_new_array();
-	json_object *devs = get(o, "devices"), *m = get(o, "memory"), *row;
+	json_object *devs = get(o, "devices"), *m = get(o, "memory_map"), *row;
 	char size[32];
 	int r = 0;
 
@@ -823,7 +857,12 @@ static int vm_show_run(int argc, char **argv, const struct verb_ctx *ctx)
 	"    --memory SIZE     guest RAM, e.g. 512M (default) or 4G; at least 16M, whole 2M units\n"           \
 	"    --cpus N          vCPUs, 1-64 (default 1)\n"                                                       \
 	"    --hugepages 2m|1g back guest RAM with huge pages (free ones must be reserved on the host)\n"      \
-	"    --prefault        fault all guest RAM in before boot (slower start, no faults later)\n"           \
+	"    --prefault        fault all guest RAM in before boot, one thread per usable CPU (slower start,\n" \
+	"                      no faults later; done anyway when a device is assigned)\n"                      \
+	"    --backing B       what backs guest RAM: auto (default: reserved hugetlb pages when enough are\n"  \
+	"                      free, else anonymous memory with transparent huge pages, else a memfd with\n"  \
+	"                      shmem THP, else 4K pages), anon, memfd, hugetlb-2m, hugetlb-1g. `-v` and\n"     \
+	"                      the VM's info say what it got and why\n"                                \
 	"    --assign ADDRESS  give the PCI device at ADDRESS to the guest (pass-through; repeatable, up to 8).\n" \
 	"                      It is prepared exactly as 'ptctl bind' does (IOMMU group viable, not in use by\n" \
 	"                      the host, original driver recorded), recorded in /run/ptctl/assigned/ADDRESS\n" \
@@ -855,7 +894,7 @@ static int vm_show_run(int argc, char **argv, const struct verb_ctx *ctx)
 	"    reset (reboot=k), CMOS clock. A kernel panic is recognised by the console line \"Kernel panic -\n" \
 	"    not syncing\" (console=ttyS0 must be set), so panic=-1 reboots count as panics.\n\n"
 
-PTCTL_VERB(vm_run, .name = "vm run", .synopsis = "NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--memory SIZE] [--cpus N] [--hugepages 2m|1g] [--prefault] [--assign ADDRESS]... [--keep-bound] [--nic MODEL[,tap=NAME][,mac=MAC]]... | NAME --from-config [--config DIR]",
+PTCTL_VERB(vm_run, .name = "vm run", .synopsis = "NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--memory SIZE] [--cpus N] [--hugepages 2m|1g] [--backing B] [--prefault] [--assign ADDRESS]... [--keep-bound] [--nic MODEL[,tap=NAME][,mac=MAC]]... | NAME --from-config [--config DIR]",
 	   .summary = "boot a VM in the foreground, console on stdio", .run = vm_run_run,
 	   .help = "DESCRIPTION\n"
 		   "    Boots a Linux kernel in a KVM virtual machine of ptctl's own and stays in the foreground\n"
@@ -866,8 +905,8 @@ PTCTL_VERB(vm_run, .name = "vm run", .synopsis = "NAME --kernel FILE [--initrd F
 		   "    ptctl vm run vm1 --kernel /boot/vmlinuz --initrd initrd.img --cmdline 'console=ttyS0 quiet' --cpus 2\n"
 		   "    ptctl vm run vm1 --kernel /boot/vmlinuz --initrd initrd.img --memory 1G --assign 0000:01:10.0\n");
 
-PTCTL_VERB(vm_start, .name = "vm start", .synopsis = "NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--memory SIZE] [--cpus N] [--hugepages 2m|1g] [--prefault] [--assign ADDRESS]... [--keep-bound] [--nic MODEL[,tap=NAME][,mac=MAC]]... | NAME --from-config [--config DIR]",
-	   .summary = "boot a VM in the background", .run = vm_start_run,
+PTCTL_VERB(vm_start, .name = "vm start", .synopsis = "NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--memory SIZE] [--cpus N] [--hugepages 2m|1g] [--backing B] [--prefault] [--assign ADDRESS]... [--keep-bound] [--nic MODEL[,tap=NAME][,mac=MAC]]... | NAME --from-config [--config DIR]",
+	   .summary = "boot a VM in the background", .flags = VERB_JSON, .run = vm_start_run,
 	   .help = "DESCRIPTION\n"
 		   "    Like 'ptctl vm run', but the VM runs in a background process: the console goes to\n"
 		   "    /run/ptctl/vm/NAME/console.log and 'ptctl vm console NAME' attaches to it. Returns once the\n"
@@ -905,10 +944,10 @@ PTCTL_VERB(vm_show, .name = "vm show", .synopsis = "NAME", .summary = "show a ru
 		   "    region's guest-physical range, host virtual address, page size, whether it is mapped into\n"
 		   "    the IOMMU (IOVA = guest-physical), and its host-physical runs from /proc/PID/pagemap.\n\n"
 		   "JSON\n"
-		   "    {name, pid, cpus, memory, devices: [{address (host, null for emulated devices),\n"
+		   "    {name, pid, cpus, devices: [{address (host, null for emulated devices),\n"
 		   "    guest_address, slot, model, interrupt_mode (msix, msi, intx, none), bars: [{index, type,\n"
 		   "    guest_address, size, decoding, kvm_slots}], interrupts: [{type, index, guest_vector,\n"
 		   "    dest_apic_id, msi_address, msi_data, gsi, masked, pending, host_irq, host_count,\n"
-		   "    host_affinity}]}], memory: [{gpa_start, gpa_end, hva, size, page_size, iommu_mapped,\n"
+		   "    host_affinity}]}], memory (bytes), memory_map: [{gpa_start, gpa_end, hva, size, page_size, iommu_mapped,\n"
 		   "    resident, host_physical_runs, host_physical_hidden, host_physical: [{gpa, hpa, size}]\n"
 		   "    (the first 32 runs)}]}. hpa reads 0 when the kernel hides PFNs (no CAP_SYS_ADMIN).\n");

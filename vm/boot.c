@@ -8,10 +8,12 @@
 
 #include "internal.h"
 #include "util/log.h"
+#include "util/root.h"
 
 /* Setup header offsets in the bzImage file and the zero page (Documentation/arch/x86/boot.rst). */
 #define HDR_SETUP_SECTS 0x1f1
 #define HDR_START 0x1f1
+#define HDR_SYSSIZE 0x1f4
 #define HDR_VID_MODE 0x1fa
 #define HDR_BOOT_FLAG 0x1fe
 #define HDR_JUMP 0x200
@@ -28,6 +30,8 @@
 #define HDR_XLOADFLAGS 0x236
 #define HDR_CMDLINE_SIZE 0x238
 #define HDR_HARDWARE_SUBARCH 0x23c
+#define HDR_PAYLOAD_OFFSET 0x248
+#define HDR_PAYLOAD_LENGTH 0x24c
 #define HDR_SETUP_DATA 0x250
 #define HDR_PREF_ADDRESS 0x258
 #define HDR_INIT_SIZE 0x260
@@ -80,6 +84,18 @@ int vm_bzimage_parse(const uint8_t *buf, size_t len, struct bzimage *ret, const 
 	}
 	bz.kernel_offset = bz.setup_size;
 	bz.kernel_size = len - bz.setup_size;
+	/* The header says how much kernel follows the setup (syssize, 16-byte units, rounded up) and
+	 * where its compressed payload is: a file cut short or without a payload would boot garbage. */
+	uint64_t syssize = get_le32(buf + HDR_SYSSIZE), poff = get_le32(buf + HDR_PAYLOAD_OFFSET),
+		 plen = get_le32(buf + HDR_PAYLOAD_LENGTH);
+	if (syssize == 0 || plen == 0) {
+		*why = "no kernel payload after the setup code (syssize or payload_length is 0)";
+		return -ENOEXEC;
+	}
+	if (syssize * 16 > bz.kernel_size + 15 || poff > bz.kernel_size || plen > bz.kernel_size - poff) {
+		*why = "truncated: the header promises more kernel than the file holds";
+		return -ENOEXEC;
+	}
 	bz.initrd_addr_max = get_le32(buf + HDR_INITRD_ADDR_MAX);
 	bz.kernel_alignment = get_le32(buf + HDR_KERNEL_ALIGNMENT);
 	bz.relocatable = buf[HDR_RELOCATABLE];
@@ -238,12 +254,12 @@ int vm_boot_cpu_state(struct vm *vm, uint64_t rip, uint64_t rsi)
 	return 0;
 }
 
-/* Reads all of fd into dst (exactly len bytes). */
-static int read_full(int fd, uint8_t *dst, uint64_t len)
+/* Reads exactly len bytes of fd at off into dst (straight into guest RAM: no bounce buffer). */
+static int read_at(int fd, uint8_t *dst, uint64_t len, uint64_t off)
 {
 	uint64_t got = 0;
 	while (got < len) {
-		ssize_t n = pread(fd, dst + got, len - got > (1u << 30) ? (1u << 30) : len - got, (off_t)got);
+		ssize_t n = pread(fd, dst + got, len - got > (1u << 30) ? (1u << 30) : len - got, (off_t)(off + got));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -258,36 +274,41 @@ static int read_full(int fd, uint8_t *dst, uint64_t len)
 
 static int open_sized(const char *path, uint64_t *size)
 {
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return negative_errno();
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		int r = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-		close(fd);
-		return r;
+	/* A FIFO or device as --kernel/--initrd is refused, never opened (it would block). */
+	return file_open_regular(path, O_RDONLY, size);
+}
+
+/* Does [start, end) overlap the file data of any PT_LOAD segment before index n? */
+static bool bss_overlaps_data(const uint8_t *phdrs, unsigned n, uint64_t start, uint64_t end)
+{
+	for (unsigned j = 0; j < n; j++) {
+		Elf64_Phdr ph;
+		memcpy(&ph, phdrs + (uint64_t)j * sizeof(ph), sizeof(ph));
+		if (ph.p_type == PT_LOAD && ph.p_paddr < end && start < ph.p_paddr + ph.p_filesz)
+			return true;
 	}
-	*size = (uint64_t)st.st_size;
-	return fd;
+	return false;
 }
 
 /* An uncompressed vmlinux (ELF64, x86-64): its PT_LOAD segments go to their physical addresses and it is
  * entered at e_entry through the same 64-bit protocol. *ret_bz gets a synthetic header in hdr, as the
  * zero page builder reads one from a bzImage. */
-static int elf_load(struct vm *vm, const uint8_t *buf, size_t len, uint8_t *hdr, struct bzimage *ret_bz,
-		    uint64_t *ret_entry, const char **why)
+static int elf_load(struct vm *vm, int fd, const uint8_t *buf, size_t head, uint64_t len, uint8_t *hdr,
+		    struct bzimage *ret_bz, uint64_t *ret_entry, const char **why)
 {
 	const Elf64_Ehdr *eh = (const void *)buf;
 	uint64_t lo = UINT64_MAX, hi = 0;
+	int r;
 
-	if (len < sizeof(*eh) || eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_ident[EI_DATA] != ELFDATA2LSB ||
+	if (head < sizeof(*eh) || eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_ident[EI_DATA] != ELFDATA2LSB ||
 	    eh->e_machine != EM_X86_64 || eh->e_type != ET_EXEC) {
 		*why = "an ELF file, but not an x86-64 vmlinux";
 		return -ENOEXEC;
 	}
-	if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phoff > len ||
-	    (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr) > len - eh->e_phoff) {
-		*why = "vmlinux program headers run past the end of the file";
+	/* The program headers must lie in the head read so far (a vmlinux has them right after the ELF header). */
+	if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phoff > head ||
+	    (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr) > head - eh->e_phoff) {
+		*why = "vmlinux program headers run past the end of the file or its first 64 KiB";
 		return -ENOEXEC;
 	}
 	for (unsigned i = 0; i < eh->e_phnum; i++) {
@@ -304,8 +325,15 @@ static int elf_load(struct vm *vm, const uint8_t *buf, size_t len, uint8_t *hdr,
 			*why = "vmlinux does not fit in guest memory (give it more with --memory)";
 			return -ENOMEM;
 		}
-		memcpy(dst, buf + ph.p_offset, ph.p_filesz);
-		memset(dst + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
+		r = read_at(fd, dst, ph.p_filesz, ph.p_offset);
+		if (r < 0) {
+			*why = "cannot read the kernel";
+			return r;
+		}
+		/* Fresh guest RAM reads as zeros: the segment's bss needs clearing only where an earlier
+		 * segment put data (writing 17 MB of zeros would only fault those pages in early). */
+		if (bss_overlaps_data(buf + eh->e_phoff, i, ph.p_paddr + ph.p_filesz, ph.p_paddr + ph.p_memsz))
+			memset(dst + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
 		lo = ph.p_paddr < lo ? ph.p_paddr : lo;
 		hi = ph.p_paddr + ph.p_memsz > hi ? ph.p_paddr + ph.p_memsz : hi;
 	}
@@ -333,11 +361,16 @@ static int elf_load(struct vm *vm, const uint8_t *buf, size_t len, uint8_t *hdr,
 	return 0;
 }
 
+/* The kernel file's first bytes: the bzImage setup header or the ELF and program headers. The rest is
+ * read straight into guest RAM where it belongs. */
+#define KERNEL_HEAD (64u << 10)
+
 int vm_boot_linux(struct vm *vm, const char *kernel, const char *initrd, const char *cmdline, const char **why)
 {
 	_cleanup_close_ int kfd = -1, ifd = -1;
 	_cleanup_free_ uint8_t *kbuf = NULL;
 	uint64_t ksize, isize = 0;
+	size_t head;
 	struct bzimage bz;
 	struct boot_plan plan;
 	struct e820_entry e820[E820_MAX];
@@ -351,23 +384,26 @@ int vm_boot_linux(struct vm *vm, const char *kernel, const char *initrd, const c
 	*why = NULL;
 	kfd = open_sized(kernel, &ksize);
 	if (kfd < 0)
-		return *why = "cannot read the kernel", kfd;
+		return *why = kfd == -EINVAL ? "the kernel is not a regular file" : "cannot read the kernel", kfd;
 	if (ksize > (256u << 20))
 		return *why = "kernel file larger than 256 MiB (not a bzImage)", -ENOEXEC;
-	kbuf = malloc(ksize ? ksize : 1);
+	head = ksize < KERNEL_HEAD ? (size_t)ksize : KERNEL_HEAD;
+	kbuf = calloc(1, KERNEL_HEAD);
 	if (!kbuf)
 		return -ENOMEM;
-	r = read_full(kfd, kbuf, ksize);
+	r = read_at(kfd, kbuf, head, 0);
 	if (r < 0)
 		return *why = "cannot read the kernel", r;
 	is_elf = ksize >= SELFMAG && memcmp(kbuf, ELFMAG, SELFMAG) == 0;
-	r = is_elf ? elf_load(vm, kbuf, ksize, elf_hdr, &bz, &entry, why) : vm_bzimage_parse(kbuf, ksize, &bz, why);
+	/* vm_bzimage_parse reads only the header page; it is given the file's size for the bounds. */
+	r = is_elf ? elf_load(vm, kfd, kbuf, head, ksize, elf_hdr, &bz, &entry, why)
+		   : vm_bzimage_parse(kbuf, ksize, &bz, why);
 	if (r < 0)
 		return r;
 	if (initrd) {
 		ifd = open_sized(initrd, &isize);
 		if (ifd < 0)
-			return *why = "cannot read the initrd", ifd;
+			return *why = ifd == -EINVAL ? "the initrd is not a regular file" : "cannot read the initrd", ifd;
 	}
 	r = vm_boot_plan(&bz, vm->mem->size, isize, clen, &plan);
 	if (r == -E2BIG)
@@ -381,7 +417,9 @@ int vm_boot_linux(struct vm *vm, const char *kernel, const char *initrd, const c
 		dst = vm_memory_hva(vm->mem, plan.kernel_addr, bz.kernel_size);
 		if (!dst)
 			return -ENOMEM;
-		memcpy(dst, kbuf + bz.kernel_offset, bz.kernel_size);
+		r = read_at(kfd, dst, bz.kernel_size, bz.kernel_offset);
+		if (r < 0)
+			return *why = "cannot read the kernel", r;
 		/* The 64-bit entry point sits 0x200 past the start of the protected-mode kernel. */
 		entry = plan.kernel_addr + 0x200;
 	}
@@ -389,7 +427,7 @@ int vm_boot_linux(struct vm *vm, const char *kernel, const char *initrd, const c
 		dst = vm_memory_hva(vm->mem, plan.initrd_addr, isize);
 		if (!dst)
 			return -ENOMEM;
-		r = read_full(ifd, dst, isize);
+		r = read_at(ifd, dst, isize, 0);
 		if (r < 0)
 			return *why = "cannot read the initrd", r;
 	}

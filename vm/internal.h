@@ -25,9 +25,15 @@ struct vm_memory {
 	uint64_t page_size;
 	struct vm_ram_region regions[VM_MAX_RAM_REGIONS];
 	size_t nregions;
+	bool prefaulted;
+	double prefault_ms;
+	unsigned prefault_threads;
 };
-/* The one allocation point for guest RAM: size bytes laid out around the 3G-4G hole. */
-int vm_memory_new(uint64_t size, uint64_t hugepage_size, struct vm_memory **ret);
+/* The one allocation point for guest RAM: cfg->memory bytes laid out around the 3G-4G hole, backed as
+ * cfg asks (per host by default), prefaulted when cfg asks or devices are assigned. *why on failure. */
+int vm_memory_new(const struct vm_config *cfg, struct vm_memory **ret, const char **why);
+int vm_memory_prefault(struct vm_memory *m);
+int vm_memory_info(const struct vm_memory *m, struct vm_ram_info *ret);
 void vm_memory_free(struct vm_memory *m);
 void *vm_memory_hva(const struct vm_memory *m, uint64_t gpa, uint64_t len);
 /* Top of RAM (exclusive) in guest-physical space. */
@@ -73,7 +79,8 @@ struct bzimage {
 	size_t kernel_offset;    /* where the protected-mode kernel starts in the file */
 	size_t kernel_size;
 };
-/* Validates a bzImage that can be entered in 64-bit mode: -ENOEXEC with a reason in *why otherwise. */
+/* Validates a bzImage that can be entered in 64-bit mode: -ENOEXEC with a reason in *why otherwise.
+ * Only the first 4 KiB of buf are read (the setup header); len is the size of the whole file. */
 int vm_bzimage_parse(const uint8_t *buf, size_t len, struct bzimage *ret, const char **why);
 /* Where the kernel, initrd and cmdline go; -E2BIG/-ENOMEM when they do not fit in mem. */
 struct boot_plan {
@@ -151,8 +158,14 @@ struct vm_hotplug {
 	uint32_t ejected;          /* the guest let go (_EJ0), still on the bus until vm_hotplug_remove */
 	uint16_t gpe_sts, gpe_en;
 	int sci_level;
+	/* Devices plugged through the control socket (hotplug-ctl.c), by slot: address, and whether the
+	 * assignment moved it to vfio-pci (so it goes back to its driver when it leaves). Event loop only. */
+	char addr[32][PCI_ADDR_STRLEN];
+	bool moved[32];
 };
 int vm_hotplug_init(struct vm *vm);
+/* hotplug-ctl.c: the plug/slot/unplug/remove/hotplug control commands. */
+int vm_hotplug_control_init(struct vm *vm);
 void vm_hotplug_destroy(struct vm *vm);
 /* pci.c: every config read of a slot (cheap unless the slot was just plugged). */
 void vm_hotplug_config_read(struct vm *vm, unsigned slot, unsigned off);

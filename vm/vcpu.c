@@ -39,8 +39,10 @@ static unsigned bits_for(unsigned n)
 	return b;
 }
 
-/* One socket, one thread per core, APIC ID = vCPU index: what the MADT says too. */
-static void patch_cpuid(struct kvm_cpuid2 *c, unsigned id, unsigned ncpus)
+/* One socket, one thread per core, APIC ID = vCPU index: what the MADT says too. tsc_deadline: KVM
+ * emulates the LAPIC's TSC-deadline mode but leaves the CPUID bit to the VMM; with it the guest programs
+ * its timer with one MSR write and needs no LAPIC timer calibration. */
+static void patch_cpuid(struct kvm_cpuid2 *c, unsigned id, unsigned ncpus, bool tsc_deadline)
 {
 	unsigned shift = bits_for(ncpus);
 
@@ -52,6 +54,8 @@ static void patch_cpuid(struct kvm_cpuid2 *c, unsigned id, unsigned ncpus)
 			if (ncpus > 1)
 				e->edx |= 1u << 28; /* HTT: the count field above is valid */
 			e->ecx |= 1u << 31;         /* running under a hypervisor */
+			if (tsc_deadline)
+				e->ecx |= 1u << 24; /* TSC-deadline timer */
 			break;
 		case 4:
 			e->eax = (e->eax & 0x03ffffff) | ((ncpus - 1) << 26);
@@ -109,7 +113,7 @@ int vm_vcpu_create(struct vm *vm, unsigned id)
 	r = supported_cpuid(vm, &cpuid);
 	if (r < 0)
 		return r;
-	patch_cpuid(cpuid, id, vm->ncpus);
+	patch_cpuid(cpuid, id, vm->ncpus, ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0);
 	if (ioctl(v->fd, KVM_SET_CPUID2, cpuid) < 0)
 		return negative_errno();
 	return 0;

@@ -1,5 +1,6 @@
 /* vm.c: the VM as a whole: the sequencer that builds it (KVM objects, RAM, devices, tables, vCPUs, boot),
  * the trapped-I/O bus, the console sink with panic detection, and the loop that runs it to its end. */
+#include <ctype.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -39,6 +40,17 @@ const char *vm_exit_reason_to_string(enum vm_exit_reason r)
 }
 
 const char *vm_name(const struct vm *vm) { return vm->name; }
+
+bool vm_name_valid(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n == 0 || n > 32 || s[0] == '.' || s[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!(isalnum((unsigned char)s[i]) || s[i] == '-' || s[i] == '_' || s[i] == '.'))
+			return false;
+	return true;
+}
 unsigned vm_cpus(const struct vm *vm) { return vm->ncpus; }
 uint64_t vm_memory_size(const struct vm *vm) { return vm->mem->size; }
 const char *vm_error(const struct vm *vm) { return vm->error; }
@@ -48,6 +60,16 @@ size_t vm_ram_regions(const struct vm *vm, const struct vm_ram_region **ret)
 {
 	*ret = vm->mem->regions;
 	return vm->mem->nregions;
+}
+
+int vm_ram_info(const struct vm *vm, struct vm_ram_info *ret)
+{
+	return vm_memory_info(vm->mem, ret);
+}
+
+int vm_ram_prefault(struct vm *vm)
+{
+	return vm_memory_prefault(vm->mem);
 }
 
 const struct guestmem *vm_guestmem(const struct vm *vm)
@@ -529,46 +551,11 @@ static int open_kvm(struct vm *vm, const char **why)
 	return 0;
 }
 
-static int check_memory(const struct vm_config *cfg, const char **why)
-{
-	uint64_t avail;
-
-	if (cfg->hugepage_size) {
-		uint64_t free_pages;
-		if (vm_host_hugepages_free(cfg->hugepage_size, &free_pages) < 0) {
-			*why = "the host has no huge pages of that size (see /sys/kernel/mm/hugepages)";
-			return -ENOMEM;
-		}
-		if (free_pages < cfg->memory / cfg->hugepage_size) {
-			*why = "not enough free huge pages on the host (raise nr_hugepages)";
-			return -ENOMEM;
-		}
-		return 0;
-	}
-	if (vm_host_memory_available(&avail) >= 0 && cfg->memory > avail) {
-		*why = "guest memory is more than the host has available";
-		return -ENOMEM;
-	}
-	return 0;
-}
-
 static int add_ram(struct vm *vm, const struct vm_config *cfg, const char **why)
 {
-	int r = vm_memory_new(cfg->memory, cfg->hugepage_size, &vm->mem);
-	if (r < 0) {
-		*why = r == -EINVAL ? "memory must be at least 16M and a multiple of 2M (of the huge page size with --hugepages)"
-				    : "cannot allocate guest memory";
+	int r = vm_memory_new(cfg, &vm->mem, why);
+	if (r < 0)
 		return r;
-	}
-	if (cfg->prefault) {
-		long online = sysconf(_SC_NPROCESSORS_ONLN);
-		r = guestmem_prefault(vm->mem->gm, online > 0 && (unsigned long)online < cfg->cpus ? (unsigned)online
-												: cfg->cpus);
-		if (r < 0) {
-			*why = "cannot fault in guest memory (the host ran out of memory)";
-			return r;
-		}
-	}
 	for (size_t i = 0; i < vm->mem->nregions; i++) {
 		struct vm_ram_region *g = &vm->mem->regions[i];
 		r = vm_map_memory(vm, g->gpa, g->size, g->hva, false);
@@ -587,7 +574,8 @@ static int add_devices(struct vm *vm, const char **why)
 
 	vm_serial_init(&vm->serial, vm);
 	if ((r = vm_pio_register(vm, VM_PORT_SERIAL, 8, vm_serial_io, &vm->serial)) < 0 ||
-	    (r = vm_legacy_init(vm)) < 0 || (r = vm_pci_init(&vm->pci, vm)) < 0 || (r = vm_hotplug_init(vm)) < 0) {
+	    (r = vm_legacy_init(vm)) < 0 || (r = vm_pci_init(&vm->pci, vm)) < 0 || (r = vm_hotplug_init(vm)) < 0 ||
+	    (r = vm_hotplug_control_init(vm)) < 0) {
 		*why = "cannot set up the devices";
 		return r;
 	}
@@ -665,8 +653,8 @@ int vm_new(const struct vm_config *cfg, struct vm **ret, const char **ret_why)
 	if (!vm->name || vm->wake_fd < 0 || !vm->cbuf)
 		return -ENOMEM;
 
-	if ((r = check_memory(cfg, w)) < 0 || (r = open_kvm(vm, w)) < 0 || (r = add_ram(vm, cfg, w)) < 0 ||
-	    (r = add_devices(vm, w)) < 0 || (r = add_nics(vm, cfg, w)) < 0)
+	if ((r = open_kvm(vm, w)) < 0 || (r = add_ram(vm, cfg, w)) < 0 || (r = add_devices(vm, w)) < 0 ||
+	    (r = add_nics(vm, cfg, w)) < 0)
 		return r;
 	/* Assigned devices: VFIO container, guest RAM mapped for DMA, each device on the bus, reset. */
 	for (size_t i = 0; i < cfg->nassign; i++) {

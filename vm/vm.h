@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <sys/types.h>
 
+#include "util/pciaddr.h"
 #include "util/util.h"
 
 /* ---- Guest physical layout ----
@@ -56,6 +57,15 @@ enum vm_exit_reason {
 int vm_exit_status(enum vm_exit_reason r);
 const char *vm_exit_reason_to_string(enum vm_exit_reason r);
 
+/* What backs guest RAM (vm_ram_info() says what a VM got, and why). */
+enum vm_ram_backing {
+	VM_RAM_AUTO,       /* per host: reserved hugetlb pages, else anonymous THP, else shmem THP, else 4K */
+	VM_RAM_ANON,       /* anonymous memory (THP where enabled); vm_ram_region.fd is -1 */
+	VM_RAM_MEMFD,      /* a memfd (shmem THP where enabled) */
+	VM_RAM_HUGETLB_2M, /* reserved 2M hugetlb pages */
+	VM_RAM_HUGETLB_1G, /* reserved 1G hugetlb pages */
+};
+
 struct vm_config {
 	const char *name;
 	const char *kernel;  /* bzImage or vmlinux ELF; NULL: none (a raw payload is loaded with vm_load_raw()) */
@@ -63,8 +73,10 @@ struct vm_config {
 	const char *cmdline; /* optional; console=ttyS0 is the caller's choice */
 	uint64_t memory;     /* bytes, multiple of 2 MiB */
 	unsigned cpus;       /* 1..VM_MAX_CPUS */
-	uint64_t hugepage_size; /* 0 (memfd), 2 MiB or 1 GiB (hugetlb memfd) */
-	bool prefault;       /* touch all RAM before boot (what VFIO pinning does anyway) */
+	enum vm_ram_backing backing; /* what backs guest RAM: VM_RAM_AUTO (0) chooses per host */
+	uint64_t hugepage_size; /* 0, or 2 MiB / 1 GiB: hugetlb of that size (as backing VM_RAM_HUGETLB_*) */
+	bool prefault;       /* fault all RAM in before boot, in parallel (done anyway when devices are assigned:
+			      * VFIO pins it) */
 	int console_in;      /* fd the serial console reads from, -1 for none */
 	int console_out;     /* fd the serial console writes to, -1 for none */
 	bool no_sandbox;     /* vCPU threads run without their seccomp filter (debugging only) */
@@ -151,6 +163,9 @@ int vm_show_json(struct vm *vm, struct json_object **ret);
 
 /* Sends one command line ("status", "stop") and returns the reply line (without newline). */
 int vm_control_request(const char *path, const char *command, char **ret_reply);
+int vm_control_request_timeout(const char *path, const char *command, int timeout_ms, char **ret_reply);
+/* A VM name: 1-32 of [A-Za-z0-9._-], not starting with '.' or '-' (it names a folder under /run/ptctl/vm). */
+bool vm_name_valid(const char *s);
 /* Attaches the terminal (in_fd/out_fd) to the VM's serial console until the escape (Ctrl-] ) or EOF. */
 int vm_control_console(const char *path, int in_fd, int out_fd);
 
@@ -162,10 +177,27 @@ int vm_host_hugepages_free(uint64_t page_size, uint64_t *ret);
 
 struct vm_ram_region {
 	uint64_t gpa, size;
-	void *hva;
-	int fd;             /* the memfd backing it */
-	uint64_t fd_offset;
+	void *hva;          /* aligned to page_size */
+	int fd;             /* the memfd backing it, or -1 (anonymous memory) */
+	uint64_t fd_offset; /* meaningful only when fd >= 0 */
+	uint64_t page_size; /* 4K, 2M or 1G (2M with THP: best effort, see vm_ram_info's huge_bytes) */
 };
+/* What backs the VM's RAM and why, for `ptctl vm show` / `vm run -v`. Strings live until vm_free(). */
+struct vm_ram_info {
+	const char *backing;     /* "anon", "memfd", "hugetlb-2m", "hugetlb-1g" */
+	uint64_t page_size;      /* what the backing gives: 4K, 2M, 1G */
+	bool transparent;        /* THP: huge pages when the kernel has them */
+	const char *reason;      /* why this backing, in words */
+	uint64_t huge_bytes;     /* RAM backed by huge pages now (/proc/self/smaps; grows as the guest touches it) */
+	bool huge_bytes_known;
+	bool prefaulted;         /* faulted in before boot (--prefault, or pinned for an assigned device) */
+	double prefault_ms;
+	unsigned prefault_threads;
+};
+int vm_ram_info(const struct vm *vm, struct vm_ram_info *ret);
+/* Faults all guest RAM in (one thread per usable CPU) unless done already: call before mapping it for
+ * DMA, so VFIO pins present pages instead of faulting them in one thread. */
+int vm_ram_prefault(struct vm *vm);
 /* The RAM regions in ascending gpa order; valid until vm_free(). */
 size_t vm_ram_regions(const struct vm *vm, const struct vm_ram_region **ret);
 /* Host address of [gpa, gpa + len) if it lies wholly inside one RAM region, else NULL. */
@@ -299,6 +331,8 @@ enum vm_slot_state {
 	VM_SLOT_EJECTED,         /* the guest let go (its _EJ0), asked or on its own */
 };
 int vm_hotplug_add(struct vm *vm, struct vm_pci_device *dev, int slot);
+/* The same for a device a constructor already put on the bus at slot (vm_vfio_pci_add, ...). */
+int vm_hotplug_announce(struct vm *vm, unsigned slot);
 int vm_hotplug_request_eject(struct vm *vm, unsigned slot);
 enum vm_slot_state vm_hotplug_state(struct vm *vm, unsigned slot);
 const char *vm_slot_state_to_string(enum vm_slot_state s);
@@ -306,6 +340,10 @@ const char *vm_slot_state_to_string(enum vm_slot_state s);
 int vm_hotplug_wait(struct vm *vm, unsigned slot, enum vm_slot_state want, int timeout_ms);
 /* -EBUSY when the guest has not ejected it and force is false; -ENOENT for an empty slot. */
 int vm_hotplug_remove(struct vm *vm, unsigned slot, bool force, struct vm_pci_device **ret_dev);
+/* Devices plugged into the running VM by `ptctl assign` (control commands plug/slot/unplug/remove, see
+ * vm/hotplug-ctl.c) and still there: their addresses and whether the assignment moved them to vfio-pci.
+ * The VM's runner returns them to the host when the VM ends, as it does its --assign devices. */
+size_t vm_hotplug_assigned(const struct vm *vm, char (*addrs)[PCI_ADDR_STRLEN], bool *moved, size_t max);
 
 /* ---- MSI and MSI-X into the guest ----
  * The VM owns the one KVM GSI routing table (KVM_SET_GSI_ROUTING replaces it whole). An MSI message

@@ -259,11 +259,54 @@ static void test_guestmem_real(void **s)
 	/* Hugetlb without reserved huge pages fails cleanly (or works where pages exist). */
 	{
 		struct guestmem *h = NULL;
-		int r = guestmem_new(&(struct guestmem_config){ .size = 2 * M, .page_size = 2 * M }, &h);
+		int r = guestmem_new(&(struct guestmem_config){ .size = 2 * M, .backing = GUESTMEM_HUGETLB_2M }, &h);
 		assert_true(r == 0 || r == -ENOMEM || r == -EINVAL);
 		assert_true(r != 0 || h != NULL);
 		guestmem_free(h);
 	}
+}
+
+/* IOMMU pages for runs of physically contiguous memory, as the IOMMU driver cuts them. */
+static void test_iommu_page_counts(void **s)
+{
+	uint64_t c[64];
+	(void)s;
+
+	/* 256M of 2M pages, each at a 2M-aligned physical address: 128 superpages. */
+	const struct iommu_phys_run thp[] = { { .gpa = 0, .hpa = 0x40000000, .size = 256 * M } };
+	iommu_dma_page_counts(thp, 1, host_limits.pgsize_bitmap, c);
+	assert_int_equal(c[21], 128);
+	assert_int_equal(c[12], 0);
+	assert_int_equal(c[30], 0);
+
+	/* A 1G-aligned gigabyte on both sides: one 1G page; 4K pages only (bitmap 4K) otherwise. */
+	const struct iommu_phys_run gig[] = { { .gpa = G, .hpa = 3 * G, .size = G } };
+	iommu_dma_page_counts(gig, 1, host_limits.pgsize_bitmap, c);
+	assert_int_equal(c[30], 1);
+	iommu_dma_page_counts(gig, 1, 4096, c);
+	assert_int_equal(c[12], G / 4096);
+
+	/* IOVA and physical address disagree modulo 2M: 4K pages throughout. */
+	const struct iommu_phys_run skew[] = { { .gpa = 0, .hpa = 0x40001000, .size = 4 * M } };
+	iommu_dma_page_counts(skew, 1, host_limits.pgsize_bitmap, c);
+	assert_int_equal(c[12], 1024);
+	assert_int_equal(c[21], 0);
+
+	/* A run starting 4K short of a 2M boundary: 1 x 4K, then 2M pages, then the 4K tail. */
+	const struct iommu_phys_run ragged[] = { { .gpa = 2 * M - 4096, .hpa = 0x40000000 + 2 * M - 4096,
+						   .size = 4096 + 4 * M + 8192 } };
+	iommu_dma_page_counts(ragged, 1, host_limits.pgsize_bitmap, c);
+	assert_int_equal(c[12], 3);
+	assert_int_equal(c[21], 2);
+
+	/* Several runs add up; a zero bitmap means 4K. */
+	const struct iommu_phys_run two[] = { { .gpa = 0, .hpa = 0x200000, .size = 2 * M },
+					      { .gpa = 2 * M, .hpa = 0x1000, .size = 8192 } };
+	iommu_dma_page_counts(two, 2, host_limits.pgsize_bitmap, c);
+	assert_int_equal(c[21], 1);
+	assert_int_equal(c[12], 2);
+	iommu_dma_page_counts(two, 2, 0, c);
+	assert_int_equal(c[12], 514);
 }
 
 static void test_memlock_budget(void **s)
@@ -296,6 +339,7 @@ int main(void)
 		cmocka_unit_test(test_layout_hole),   cmocka_unit_test(test_layout_reserved),
 		cmocka_unit_test(test_check),         cmocka_unit_test(test_pagemap_runs),
 		cmocka_unit_test(test_guestmem_real), cmocka_unit_test(test_memlock_budget),
+		cmocka_unit_test(test_iommu_page_counts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

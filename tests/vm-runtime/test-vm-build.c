@@ -28,6 +28,11 @@ static void make_header(uint8_t *b, size_t len)
 	put_le32(b + 0x238, 2047);
 	put_le64(b + 0x258, 0x1000000);
 	put_le32(b + 0x260, 0x2000000);
+	if (len > 0x1000) {
+		put_le32(b + 0x1f4, (uint32_t)((len - 0x1000 + 15) / 16)); /* syssize: all of it */
+		put_le32(b + 0x248, 0x100);                                  /* payload_offset */
+		put_le32(b + 0x24c, (uint32_t)(len - 0x1000 - 0x100));      /* payload_length */
+	}
 }
 
 static void test_bzimage(void **s)
@@ -71,6 +76,24 @@ static void test_bzimage(void **s)
 	make_header(b, sizeof(b));
 	b[0x211] = 0;
 	assert_int_equal(vm_bzimage_parse(b, sizeof(b), &bz, &why), -ENOEXEC);
+
+	/* Cut short: the header promises more than the file has (a truncated download or copy). */
+	make_header(b, sizeof(b));
+	assert_int_equal(vm_bzimage_parse(b, sizeof(b) - 0x100, &bz, &why), -ENOEXEC);
+	assert_non_null(strstr(why, "truncated"));
+	make_header(b, sizeof(b));
+	put_le32(b + 0x248, 0x1f00); /* payload past the end */
+	assert_int_equal(vm_bzimage_parse(b, sizeof(b), &bz, &why), -ENOEXEC);
+	assert_non_null(strstr(why, "truncated"));
+	/* No payload at all: only the setup header. */
+	make_header(b, sizeof(b));
+	put_le32(b + 0x1f4, 0);
+	assert_int_equal(vm_bzimage_parse(b, sizeof(b), &bz, &why), -ENOEXEC);
+	assert_non_null(strstr(why, "no kernel payload"));
+	make_header(b, sizeof(b));
+	put_le32(b + 0x24c, 0);
+	assert_int_equal(vm_bzimage_parse(b, sizeof(b), &bz, &why), -ENOEXEC);
+	assert_non_null(strstr(why, "no kernel payload"));
 }
 
 static void test_boot_plan(void **s)
@@ -418,29 +441,63 @@ static void test_uart_cmos_ram(void **s)
 	assert_int_equal(vm_ram_regions(vm, &r), 1);
 	assert_int_equal(r[0].gpa, 0);
 	assert_int_equal(r[0].size, 64 << 20);
-	assert_true(r[0].fd >= 0);
+	/* A memfd or anonymous memory (fd -1), whichever this host's default is; a page size either way. */
+	assert_true(r[0].fd >= -1);
+	assert_true(r[0].page_size == 4096 || r[0].page_size == 2 << 20 || r[0].page_size == 1 << 30);
 	vm_free(vm);
+}
+
+static int memory_new(uint64_t size, enum vm_ram_backing b, uint64_t hugepage_size, struct vm_memory **m)
+{
+	const char *why = NULL;
+	struct vm_config cfg = { .name = "t", .memory = size, .backing = b, .hugepage_size = hugepage_size };
+	int r = vm_memory_new(&cfg, m, &why);
+
+	if (r < 0)
+		assert_non_null(why); /* every refusal says why */
+	return r;
 }
 
 static void test_memory_layout(void **s)
 {
 	struct vm_memory *m = NULL;
+	struct vm_ram_info info;
 	(void)s;
-	/* 4 GiB of address space, nothing touched: the split around the hole. */
-	assert_int_equal(vm_memory_new(4ull << 30, 0, &m), 0);
+	/* 4 GiB of address space, nothing touched: the split around the hole, one memfd behind both. */
+	assert_int_equal(memory_new(4ull << 30, VM_RAM_MEMFD, 0, &m), 0);
 	assert_int_equal(m->nregions, 2);
 	assert_int_equal(m->regions[0].size, VM_LOW_RAM_END);
 	assert_int_equal(m->regions[1].gpa, VM_HIGH_RAM_START);
 	assert_int_equal(m->regions[1].size, (4ull << 30) - VM_LOW_RAM_END);
 	assert_int_equal(m->regions[1].fd_offset, VM_LOW_RAM_END);
 	assert_ptr_equal(vm_memory_hva(m, VM_HIGH_RAM_START, 8), m->regions[1].hva);
+	assert_true(m->regions[0].fd >= 0);
 	assert_int_equal(m->regions[0].fd, m->regions[1].fd);
 	assert_null(vm_memory_hva(m, VM_LOW_RAM_END - 4, 8)); /* into the hole */
 	assert_int_equal(vm_memory_end(m), VM_HIGH_RAM_START + (1ull << 30));
+	assert_int_equal(vm_memory_info(m, &info), 0);
+	assert_string_equal(info.backing, "memfd");
+	assert_false(info.prefaulted);
 	vm_memory_free(m);
-	assert_int_equal(vm_memory_new(3 << 20, 0, &m), -EINVAL);
-	assert_int_equal(vm_memory_new((64 << 20) + 4096, 0, &m), -EINVAL);
-	assert_int_equal(vm_memory_new(64 << 20, 12345, &m), -EINVAL);
+
+	/* Anonymous memory: no fd, each region's host address aligned for 2M pages, usable at once. */
+	assert_int_equal(memory_new(4ull << 30, VM_RAM_ANON, 0, &m), 0);
+	assert_int_equal(m->nregions, 2);
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(m->regions[i].fd, -1);
+		assert_int_equal((uintptr_t)m->regions[i].hva % (2 << 20), 0);
+	}
+	memset(vm_memory_hva(m, VM_HIGH_RAM_START, 4096), 0x5a, 4096);
+	assert_int_equal(vm_memory_info(m, &info), 0);
+	assert_string_equal(info.backing, "anon");
+	assert_non_null(info.reason);
+	vm_memory_free(m);
+
+	assert_int_equal(memory_new(3 << 20, VM_RAM_AUTO, 0, &m), -EINVAL);
+	assert_int_equal(memory_new((64 << 20) + 4096, VM_RAM_AUTO, 0, &m), -EINVAL);
+	assert_int_equal(memory_new(64 << 20, VM_RAM_AUTO, 12345, &m), -EINVAL);
+	/* --hugepages 2m with --backing anon: a contradiction, refused before anything is allocated. */
+	assert_int_equal(memory_new(64 << 20, VM_RAM_ANON, 2 << 20, &m), -EINVAL);
 }
 
 int main(void)
