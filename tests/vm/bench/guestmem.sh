@@ -72,6 +72,11 @@ if [ "$avail" -ge $((1400 * 1024)) ]; then
 else
 	echo "bench: DMA-ready 1024M: skipped, only $((avail / 1024)) MiB available in the test host"
 fi
+# How ptctl's DMA-ready time grows with size (one round per size; the verb fits a line and says if it is not one).
+sizes=64M,256M
+[ "$avail" -ge $((1400 * 1024)) ] && sizes=$sizes,1G
+echo "bench: sweep $sizes (load $(loadavg))"
+ptctl bench dma --device "$RIG_EDU" --sizes "$sizes" | sed 's/^/bench:   /' || fail "ptctl bench dma --sizes failed"
 restore
 
 # boot_once LABEL CMD...: seconds from start to the guest's first userspace line; the VMM is stopped there.
