@@ -39,15 +39,16 @@ qemu_start() {
 # dma_row MIB: rounds of ptctl bench dma (ready = vfio set-up + allocate + prefault + map) and of QEMU
 # with and without vfio-pci, alternating.
 dma_row() {
-	local mib=$1 p q n v j extra=() pb=() pq=() pold=() desc=""
+	local mib=$1 p q n v j parts pb=() pq=() pold=() desc=""
 	for ((i = 1; i <= rounds; i++)); do
 		j=$(ptctl bench dma --json --device "$RIG_EDU" --size "${mib}M") || fail "ptctl bench dma ${mib}M failed"
-		p=$(jq -r '(.vfio_setup_ms + .ready_ms) / 1000' <<<"$j")
+		p=$(jq -r '(.vfio_setup_ms + .ready_ms) / 1000' <<<"$j" | xargs printf '%.3f')
+		parts=$(jq -r '"set-up \(.vfio_setup_ms | round) ms, allocate \(.alloc_ms | round), prefault \(.prefault_ms | round) (\(.threads) threads), MAP_DMA \(.map_ms | round); a cold MAP_DMA alone \(.cold_map_ms | round) ms"' <<<"$j")
 		desc=$(jq -r '"\(.backing) \(.page) pages (\(.why)); \(.entries) MAP_DMA; IOMMU pages \(.iommu_pages // {} | to_entries | map("\(.value)x\(.key)") | join(" "))"' <<<"$j")
 		if [ "$before" = 1 ]; then
 			j=$(ptctl bench dma --json --device "$RIG_EDU" --size "${mib}M" --backing memfd) ||
 				fail "ptctl bench dma ${mib}M --backing memfd failed"
-			pold+=("$(jq -r '(.vfio_setup_ms + .ready_ms) / 1000' <<<"$j")")
+			pold+=("$(jq -r '(.vfio_setup_ms + .ready_ms) / 1000' <<<"$j" | xargs printf '%.3f')")
 		fi
 		n=$(qemu_start) || fail "QEMU without vfio-pci failed"
 		v=$(qemu_start -device "vfio-pci,host=$RIG_EDU") || fail "QEMU with vfio-pci failed"
@@ -55,6 +56,7 @@ dma_row() {
 		pb+=("$p")
 		pq+=("$q")
 		echo "bench:   ${mib}M round $i: ptctl $p s${pold:+ (4K memfd ${pold[-1]} s)}; QEMU $n s without vfio-pci, $v s with: +$q s; load $(loadavg)"
+		echo "bench:     ptctl: $parts"
 	done
 	p=$(echo "${pb[*]}" | median)
 	q=$(echo "${pq[*]}" | median)
