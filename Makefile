@@ -7,7 +7,8 @@
 #   make check SANITIZE=1  unit tests under ASan+UBSan (separate build dir)
 #   make stress          the long rig runs (tests/vm/stress/*.sh): 200 bind/release round trips, SIGKILL at every step
 #   make demo            install what is needed, build, boot the test host, walk through the flow
-#   make bench           benchmarks on the test host rig (tests/vm/bench/*.sh, one boot; long: prints figures)
+#   make bench           benchmarks on the test host rig (tests/vm/bench/*.sh, one boot; long: prints figures;
+#                        BENCH_DURATION=S: seconds per direction of ptctl bench nic)
 #   make install         PREFIX=/usr/local DESTDIR=
 
 PREFIX ?= /usr/local
@@ -153,7 +154,8 @@ demo:
 # The machine's own load average is printed around the run: the test host cannot see it.
 bench: $(BUILD)/ptctl $(RIG_TOOLS)
 	@echo "bench: load average of this machine before: $$(cut -d' ' -f1-3 /proc/loadavg) ($$(nproc) CPUs)"
-	BUILD=$(BUILD) tests/vm/rig exec $(sort $(wildcard tests/vm/bench/*.sh))
+	BUILD=$(BUILD) RIG_APPEND="$(if $(BENCH_DURATION),bench_duration=$(BENCH_DURATION))" \
+		tests/vm/rig exec $(sort $(wildcard tests/vm/bench/*.sh))
 	@echo "bench: load average of this machine after: $$(cut -d' ' -f1-3 /proc/loadavg)"
 
 install: $(BUILD)/ptctl $(DATA) $(MANPAGES)

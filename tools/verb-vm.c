@@ -48,17 +48,6 @@ struct vm_opts {
 	struct vm_nic_config nics[MAX_NICS];     /* tap names point into argv */
 };
 
-static bool name_ok(const char *s)
-{
-	size_t n = s ? strlen(s) : 0;
-	if (n == 0 || n > 32 || s[0] == '.' || s[0] == '-')
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!(isalnum((unsigned char)s[i]) || s[i] == '-' || s[i] == '_' || s[i] == '.'))
-			return false;
-	return true;
-}
-
 static int vm_path(char *buf, size_t len, const char *name, const char *file)
 {
 	return root_path(buf, len, VM_DIR "/%s%s%s", name, file ? "/" : "", file ? file : "");
@@ -228,7 +217,7 @@ static int parse_run_opts(int argc, char **argv, const struct verb_ctx *ctx, con
 		return verb_usage_error(ctx, verb, optind >= argc ? "a VM name is required" : "unexpected argument '%s'",
 					argv[optind + (optind < argc)]);
 	o->name = argv[optind];
-	if (!name_ok(o->name))
+	if (!vm_name_valid(o->name))
 		return verb_usage_error(ctx, verb, "'%s' is not a VM name (1-32 of A-Z a-z 0-9 - _ .)", o->name);
 	if (dir && !from_config)
 		return verb_usage_error(ctx, verb, "--config goes with --from-config");
@@ -333,6 +322,13 @@ static int report_new_error(const struct vm_opts *o, int r, const char *why)
 		log_error("%s: --memory %s is more than the host has available (%s); give less", o->name, want, have);
 		return EXIT_USAGE;
 	}
+	/* Reading the files: the path and the reason, "cannot read the kernel" alone says neither. */
+	if (why && (startswith(why, "cannot read the") || strstr(why, "not a regular file"))) {
+		bool initrd = strstr(why, "initrd") != NULL;
+		return log_error("%s: %s: %s: %s", o->name, initrd ? o->initrd : o->kernel, why,
+				 r == -EINVAL ? "give a regular file" : strerror(-r)),
+		       r == -ENOENT || r == -EISDIR || r == -EINVAL || r == -EACCES ? EXIT_USAGE : EXIT_FAIL;
+	}
 	if (r == -ENOMEM || r == -E2BIG || r == -EINVAL) {
 		log_error("%s: %s", o->name, why ? why : strerror(-r));
 		return EXIT_USAGE;
@@ -376,10 +372,22 @@ static int assign_devices(struct vm_opts *o)
 	return EXIT_OK;
 }
 
+/* Devices `ptctl assign` plugged into this VM while it ran and that were still there at its end. */
+static char hot_addr[32][PCI_ADDR_STRLEN];
+static bool hot_moved[32];
+static size_t nhot;
+
 /* After the VM is gone (every VFIO fd closed, the devices reset): records removed, and the devices
  * this VM moved to vfio-pci back on their original drivers unless --keep-bound. */
 static void return_devices(const struct vm_opts *o)
 {
+	for (size_t i = nhot; i-- > 0;) {
+		_cleanup_free_ char *why = NULL;
+		int r = vm_assign_finish(hot_addr[i], hot_moved[i] && !o->keep_bound, &why);
+		if (r < 0)
+			log_error("%s (it stays on vfio-pci; 'ptctl release %s' returns it)", why ? why : strerror(-r),
+				  hot_addr[i]);
+	}
 	for (size_t i = o->nassign; i-- > 0;) {
 		_cleanup_free_ char *why = NULL;
 		int r = vm_assign_finish(o->assign[i], o->moved[i] && !o->keep_bound, &why);
@@ -454,6 +462,7 @@ static int run_vm(const struct vm_opts *o, bool background, int notify_fd, const
 	}
 	r = vm_run(vm, &reason);
 	atomic_store(&signal_vm, NULL);
+	nhot = vm_hotplug_assigned(vm, hot_addr, hot_moved, ARRAY_SIZE(hot_addr));
 	remove_info(o->name);
 	if (r < 0)
 		return log_error("%s: cannot run: %s", o->name, strerror(-r)), EXIT_FAIL;
@@ -641,7 +650,7 @@ static int one_name(int argc, char **argv, const struct verb_ctx *ctx, const cha
 	if (argc != 2)
 		return verb_usage_error(ctx, verb, argc < 2 ? "a VM name is required" : "unexpected argument '%s'",
 					argv[argc < 2 ? 0 : 2]);
-	if (!name_ok(argv[1]))
+	if (!vm_name_valid(argv[1]))
 		return verb_usage_error(ctx, verb, "'%s' is not a VM name", argv[1]);
 	*ret = argv[1];
 	return GO_ON;
@@ -742,7 +751,7 @@ static int show_tables(json_object *o)
 {
 	_cleanup_json_ json_object *bars = json_object_new_array(), *irqs = json_object_new_array(),
 				   *mem = json_object_new_array();
-	json_object *devs = get(o, "devices"), *m = get(o, "memory"), *row;
+	json_object *devs = get(o, "devices"), *m = get(o, "memory_map"), *row;
 	char size[32];
 	int r = 0;
 
@@ -802,6 +811,16 @@ static int show_tables(json_object *o)
 										      ARRAY_SIZE(irq_columns))) < 0)
 		return r;
 	printf("\nMEMORY\n");
+	if (get(o, "ram")) {
+		json_object *ram = get(o, "ram");
+		char page[32], huge[32] = "";
+		format_size(page, sizeof(page), (uint64_t)json_object_get_int64(get(ram, "page_size")));
+		if (get(ram, "huge_bytes"))
+			format_size(huge, sizeof(huge), (uint64_t)json_object_get_int64(get(ram, "huge_bytes")));
+		printf("  backing %s, %s pages%s (%s)%s%s%s\n", json_object_get_string(get(ram, "backing")), page,
+		       json_object_get_boolean(get(ram, "transparent")) ? " where the kernel has them" : "",
+		       json_object_get_string(get(ram, "why")), *huge ? "; " : "", huge, *huge ? " in huge pages now" : "");
+	}
 	return out_table(stdout, mem, mem_columns, ARRAY_SIZE(mem_columns));
 }
 
@@ -928,10 +947,10 @@ PTCTL_VERB(vm_show, .name = "vm show", .synopsis = "NAME", .summary = "show a ru
 		   "    region's guest-physical range, host virtual address, page size, whether it is mapped into\n"
 		   "    the IOMMU (IOVA = guest-physical), and its host-physical runs from /proc/PID/pagemap.\n\n"
 		   "JSON\n"
-		   "    {name, pid, cpus, memory, devices: [{address (host, null for emulated devices),\n"
+		   "    {name, pid, cpus, devices: [{address (host, null for emulated devices),\n"
 		   "    guest_address, slot, model, interrupt_mode (msix, msi, intx, none), bars: [{index, type,\n"
 		   "    guest_address, size, decoding, kvm_slots}], interrupts: [{type, index, guest_vector,\n"
 		   "    dest_apic_id, msi_address, msi_data, gsi, masked, pending, host_irq, host_count,\n"
-		   "    host_affinity}]}], memory: [{gpa_start, gpa_end, hva, size, page_size, iommu_mapped,\n"
+		   "    host_affinity}]}], memory (bytes), memory_map: [{gpa_start, gpa_end, hva, size, page_size, iommu_mapped,\n"
 		   "    resident, host_physical_runs, host_physical_hidden, host_physical: [{gpa, hpa, size}]\n"
 		   "    (the first 32 runs)}]}. hpa reads 0 when the kernel hides PFNs (no CAP_SYS_ADMIN).\n");

@@ -272,6 +272,11 @@ static int control_connect(const char *path, const char *command)
 
 int vm_control_request(const char *path, const char *command, char **ret_reply)
 {
+	return vm_control_request_timeout(path, command, 5000, ret_reply);
+}
+
+int vm_control_request_timeout(const char *path, const char *command, int timeout_ms, char **ret_reply)
+{
 	_cleanup_close_ int fd = control_connect(path, command);
 	/* `show` replies with a JSON line of some kilobytes. */
 	const size_t len = 256 * 1024;
@@ -283,7 +288,7 @@ int vm_control_request(const char *path, const char *command, char **ret_reply)
 	buf = malloc(len);
 	if (!buf)
 		return -ENOMEM;
-	r = read_line(fd, buf, len, 5000);
+	r = read_line(fd, buf, len, timeout_ms);
 	if (r < 0) {
 		free(buf);
 		return r;

@@ -145,22 +145,36 @@ void vm_hotplug_config_read(struct vm *vm, unsigned slot, unsigned off)
 	pthread_mutex_unlock(&h->lock);
 }
 
-int vm_hotplug_add(struct vm *vm, struct vm_pci_device *dev, int slot)
+int vm_hotplug_announce(struct vm *vm, unsigned slot)
 {
 	struct vm_hotplug *h = &vm->hotplug;
-	int r = vm_pci_add(vm, dev, slot);
+	struct vm_pci_device *dev;
 
-	if (r < 0)
-		return r;
+	if (slot == 0 || slot > 31)
+		return -EINVAL;
+	pthread_mutex_lock(&vm->pci.lock);
+	dev = vm->pci.slots[slot];
+	pthread_mutex_unlock(&vm->pci.lock);
+	if (!dev)
+		return -ENOENT;
 	pthread_mutex_lock(&h->lock);
-	h->present |= 1u << r;
-	h->ejected &= ~(1u << r);
-	h->seen &= ~(1u << r);
-	h->announced |= 1u << r;
-	h->up |= 1u << r;
+	h->present |= 1u << slot;
+	h->ejected &= ~(1u << slot);
+	h->seen &= ~(1u << slot);
+	h->announced |= 1u << slot;
+	h->up |= 1u << slot;
 	raise_gpe(vm);
 	pthread_mutex_unlock(&h->lock);
-	log_debug("hotplug: %s plugged into slot %d", dev->name ? dev->name : "device", r);
+	log_debug("hotplug: %s plugged into slot %u", dev->name ? dev->name : "device", slot);
+	return 0;
+}
+
+int vm_hotplug_add(struct vm *vm, struct vm_pci_device *dev, int slot)
+{
+	int r = vm_pci_add(vm, dev, slot);
+	if (r < 0)
+		return r;
+	vm_hotplug_announce(vm, (unsigned)r);
 	return r;
 }
 

@@ -158,8 +158,14 @@ struct vm_hotplug {
 	uint32_t ejected;          /* the guest let go (_EJ0), still on the bus until vm_hotplug_remove */
 	uint16_t gpe_sts, gpe_en;
 	int sci_level;
+	/* Devices plugged through the control socket (hotplug-ctl.c), by slot: address, and whether the
+	 * assignment moved it to vfio-pci (so it goes back to its driver when it leaves). Event loop only. */
+	char addr[32][PCI_ADDR_STRLEN];
+	bool moved[32];
 };
 int vm_hotplug_init(struct vm *vm);
+/* hotplug-ctl.c: the plug/slot/unplug/remove/hotplug control commands. */
+int vm_hotplug_control_init(struct vm *vm);
 void vm_hotplug_destroy(struct vm *vm);
 /* pci.c: every config read of a slot (cheap unless the slot was just plugged). */
 void vm_hotplug_config_read(struct vm *vm, unsigned slot, unsigned off);

@@ -1,5 +1,6 @@
 /* vm.c: the VM as a whole: the sequencer that builds it (KVM objects, RAM, devices, tables, vCPUs, boot),
  * the trapped-I/O bus, the console sink with panic detection, and the loop that runs it to its end. */
+#include <ctype.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -39,6 +40,17 @@ const char *vm_exit_reason_to_string(enum vm_exit_reason r)
 }
 
 const char *vm_name(const struct vm *vm) { return vm->name; }
+
+bool vm_name_valid(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n == 0 || n > 32 || s[0] == '.' || s[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!(isalnum((unsigned char)s[i]) || s[i] == '-' || s[i] == '_' || s[i] == '.'))
+			return false;
+	return true;
+}
 unsigned vm_cpus(const struct vm *vm) { return vm->ncpus; }
 uint64_t vm_memory_size(const struct vm *vm) { return vm->mem->size; }
 const char *vm_error(const struct vm *vm) { return vm->error; }
@@ -562,7 +574,8 @@ static int add_devices(struct vm *vm, const char **why)
 
 	vm_serial_init(&vm->serial, vm);
 	if ((r = vm_pio_register(vm, VM_PORT_SERIAL, 8, vm_serial_io, &vm->serial)) < 0 ||
-	    (r = vm_legacy_init(vm)) < 0 || (r = vm_pci_init(&vm->pci, vm)) < 0 || (r = vm_hotplug_init(vm)) < 0) {
+	    (r = vm_legacy_init(vm)) < 0 || (r = vm_pci_init(&vm->pci, vm)) < 0 || (r = vm_hotplug_init(vm)) < 0 ||
+	    (r = vm_hotplug_control_init(vm)) < 0) {
 		*why = "cannot set up the devices";
 		return r;
 	}

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <sys/types.h>
 
+#include "util/pciaddr.h"
 #include "util/util.h"
 
 /* ---- Guest physical layout ----
@@ -162,6 +163,9 @@ int vm_show_json(struct vm *vm, struct json_object **ret);
 
 /* Sends one command line ("status", "stop") and returns the reply line (without newline). */
 int vm_control_request(const char *path, const char *command, char **ret_reply);
+int vm_control_request_timeout(const char *path, const char *command, int timeout_ms, char **ret_reply);
+/* A VM name: 1-32 of [A-Za-z0-9._-], not starting with '.' or '-' (it names a folder under /run/ptctl/vm). */
+bool vm_name_valid(const char *s);
 /* Attaches the terminal (in_fd/out_fd) to the VM's serial console until the escape (Ctrl-] ) or EOF. */
 int vm_control_console(const char *path, int in_fd, int out_fd);
 
@@ -327,6 +331,8 @@ enum vm_slot_state {
 	VM_SLOT_EJECTED,         /* the guest let go (its _EJ0), asked or on its own */
 };
 int vm_hotplug_add(struct vm *vm, struct vm_pci_device *dev, int slot);
+/* The same for a device a constructor already put on the bus at slot (vm_vfio_pci_add, ...). */
+int vm_hotplug_announce(struct vm *vm, unsigned slot);
 int vm_hotplug_request_eject(struct vm *vm, unsigned slot);
 enum vm_slot_state vm_hotplug_state(struct vm *vm, unsigned slot);
 const char *vm_slot_state_to_string(enum vm_slot_state s);
@@ -334,6 +340,10 @@ const char *vm_slot_state_to_string(enum vm_slot_state s);
 int vm_hotplug_wait(struct vm *vm, unsigned slot, enum vm_slot_state want, int timeout_ms);
 /* -EBUSY when the guest has not ejected it and force is false; -ENOENT for an empty slot. */
 int vm_hotplug_remove(struct vm *vm, unsigned slot, bool force, struct vm_pci_device **ret_dev);
+/* Devices plugged into the running VM by `ptctl assign` (control commands plug/slot/unplug/remove, see
+ * vm/hotplug-ctl.c) and still there: their addresses and whether the assignment moved them to vfio-pci.
+ * The VM's runner returns them to the host when the VM ends, as it does its --assign devices. */
+size_t vm_hotplug_assigned(const struct vm *vm, char (*addrs)[PCI_ADDR_STRLEN], bool *moved, size_t max);
 
 /* ---- MSI and MSI-X into the guest ----
  * The VM owns the one KVM GSI routing table (KVM_SET_GSI_ROUTING replaces it whole). An MSI message

@@ -1,9 +1,10 @@
 /* e1000.c: the emulated Intel 82540EM on the guest's PCI bus: BAR 0 (registers) and BAR 2 (I/O window)
- * trapped into the core (e1000-regs.c, e1000-rings.c), INTx on the slot's GSI, and a tap as the wire,
- * served by one I/O thread so that no vCPU ever waits on the tap. */
+ * trapped into the core (e1000-regs.c, e1000-rings.c), INTx on the slot's GSI, and a tap as the wire:
+ * transmit on the vCPU that wrote TDT (non-blocking writes), receive in the device's I/O thread. */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -24,10 +25,11 @@ struct e1000_dev {
 	int kick_fd, stop_fd;
 	pthread_t thread;
 	bool thread_started;
-	/* The frame the guest had no room for yet (I/O thread only; rx_held also read under the lock). */
+	/* The frame the guest had no room for yet: filled by the I/O thread while !rx_held, then owned by
+	 * whoever holds the device lock until it is delivered. */
 	uint8_t *rx_frame;
 	size_t rx_len;
-	bool rx_held;
+	atomic_bool rx_held;
 };
 
 static struct e1000_dev *dev_of(struct vm_pci_device *d)
@@ -59,25 +61,30 @@ static int env_tx(void *opaque, const uint8_t *frame, size_t len)
 	return n == (ssize_t)len ? 0 : n < 0 ? negative_errno() : -EIO;
 }
 
-static void env_kick(void *opaque, bool tx)
+/* Offers the held frame again. Device lock held. */
+static void rx_retry(struct e1000_dev *e)
 {
-	struct e1000_dev *e = opaque;
 	uint64_t one = 1;
 
-	/* Receive room matters only to a held frame; the tap itself is polled while none is held. */
-	if (!tx && !e->rx_held)
+	if (!e->rx_held || e1000_rx_frame(&e->core, e->rx_frame, e->rx_len) == -EAGAIN)
 		return;
+	e->rx_held = false;
+	/* The I/O thread stopped polling the tap while it held the frame: wake it. */
 	if (write(e->kick_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		log_debug("e1000: kick: %m");
 }
 
-/* Offers the held frame again. Device lock held. */
-static void rx_retry(struct e1000_dev *e)
+/* The guest wrote TDT or TCTL (tx), RDT or RCTL: runs on its vCPU with the device lock held. Sending
+ * costs copies and non-blocking tap writes (a full tap drops), so the ring is served right here: no
+ * thread hop between the doorbell and the completion interrupt. */
+static void env_kick(void *opaque, bool tx)
 {
-	if (!e->rx_held)
-		return;
-	if (e1000_rx_frame(&e->core, e->rx_frame, e->rx_len) != -EAGAIN)
-		e->rx_held = false;
+	struct e1000_dev *e = opaque;
+
+	if (tx)
+		e1000_tx_process(&e->core);
+	else
+		rx_retry(e);
 }
 
 static void rx_from_tap(struct e1000_dev *e)
@@ -104,6 +111,8 @@ static void *io_thread(void *opaque)
 	struct e1000_dev *e = opaque;
 
 	for (;;) {
+		/* rx_held changes under the lock; a stale view costs one extra wake-up, never a lost one
+		 * (clearing it always signals kick_fd). */
 		struct pollfd p[3] = {
 			{ .fd = e->stop_fd, .events = POLLIN },
 			{ .fd = e->kick_fd, .events = POLLIN },
@@ -122,10 +131,6 @@ static void *io_thread(void *opaque)
 		if (p[1].revents & POLLIN) {
 			if (read(e->kick_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 				log_debug("e1000: kick read: %m");
-			pthread_mutex_lock(&e->pci.lock);
-			e1000_tx_process(&e->core);
-			rx_retry(e);
-			pthread_mutex_unlock(&e->pci.lock);
 		}
 		if (p[2].revents & POLLIN)
 			rx_from_tap(e);

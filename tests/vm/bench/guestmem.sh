@@ -124,7 +124,8 @@ echo "bench: boot: ptctl ${bp[*]} s (median $p) | QEMU ${bq[*]} s (median $q) | 
 
 # Where the guest's boot time goes now: kernel messages after a pause (one more ptctl boot).
 if [ "${BENCH_DMESG:-1}" = 1 ]; then
-	timeout 600 ptctl vm run benchd --kernel "$kernel" --initrd "$RIG_GUEST_INITRD" --memory 256M --cpus 1 \
-		--cmdline "console=ttyS0 quiet panic=-1 l2=vm-report" </dev/null 2>&1 | tr -d '\r' | grep '^vm-report: [+c]' | sed 's/^/bench: /'
+	timeout 600 ptctl -v vm run benchd --kernel "$kernel" --initrd "$RIG_GUEST_INITRD" --memory 256M --cpus 1 \
+		--cmdline "console=ttyS0 quiet panic=-1 l2=vm-report" </dev/null 2>&1 | tr -d '\r' |
+		grep -E '^vm-report: [+c]|guest RAM:|loaded in|^debug vm.c.*ran ' | sed 's/^/bench: /'
 fi
 echo "bench: load average at end: $(loadavg)"
