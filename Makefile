@@ -7,7 +7,8 @@
 #   make check SANITIZE=1  unit tests under ASan+UBSan (separate build dir)
 #   make stress          the long rig runs (tests/vm/stress/*.sh): 200 bind/release round trips, SIGKILL at every step
 #   make demo            install what is needed, build, boot the test host, walk through the flow
-#   make bench           benchmarks on the test host rig (tests/vm/bench/*.sh, one boot; long: prints figures)
+#   make bench           benchmarks on the test host rig (tests/vm/bench/*.sh, one boot; long: prints figures;
+#                        BENCH_DURATION=S: seconds per direction of ptctl bench nic)
 #   make install         PREFIX=/usr/local DESTDIR=
 
 PREFIX ?= /usr/local
@@ -151,7 +152,8 @@ demo:
 
 # Benchmarks print figures side by side (ptctl against QEMU in one test host boot); they judge nothing.
 bench: $(BUILD)/ptctl $(RIG_TOOLS)
-	BUILD=$(BUILD) tests/vm/rig exec $(sort $(wildcard tests/vm/bench/*.sh))
+	BUILD=$(BUILD) RIG_APPEND="$(if $(BENCH_DURATION),bench_duration=$(BENCH_DURATION))" \
+		tests/vm/rig exec $(sort $(wildcard tests/vm/bench/*.sh))
 
 install: $(BUILD)/ptctl $(DATA) $(MANPAGES)
 	install -D -m 0755 $(BUILD)/ptctl $(DESTDIR)$(BINDIR)/ptctl

@@ -219,7 +219,8 @@ static int read_proc_interrupts(struct irq_host *v, size_t n)
 		for (size_t i = 0; i < n; i++)
 			if (v[i].irq == irq)
 				h = &v[i];
-		if (!h)
+		/* A repeated line (a broken or hostile /proc) must not replace what the first one set. */
+		if (!h || h->in_proc)
 			continue;
 		p = end + 1;
 		h->in_proc = true;

@@ -31,6 +31,7 @@ static int64_t now_ms(void)
 struct change {
 	const struct sriov_change_opts *o;
 	char dir[64]; /* DEV + an address */
+	bool changed; /* a write took */
 };
 
 static int put(struct change *c, const char *file, unsigned value)
@@ -44,7 +45,9 @@ static int put(struct change *c, const char *file, unsigned value)
 		c->o->step(p, v, c->o->userdata);
 	if (c->o->dry_run)
 		return 0;
-	return root_write(p, v);
+	int r = root_write(p, v);
+	c->changed |= r >= 0;
+	return r;
 }
 
 /* VFs 0..want-1 that exist with (when need_group) their IOMMU group. */
@@ -242,15 +245,17 @@ int sriov_pf_set_num_vfs(const char *address, unsigned count, const struct sriov
 	r = wait_vfs(&c, mon, count, pf->iommu_group >= 0, &present);
 	if (r < 0) {
 		err->present = present;
-		if (asprintf(&err->reason, "%u of %u VFs appeared%s", present, count,
-			     pf->iommu_group >= 0 ? " with an IOMMU group" : "") < 0)
+		if ((count ? asprintf(&err->reason, "%u of %u VFs appeared%s", present, count,
+				      pf->iommu_group >= 0 ? " with an IOMMU group" : "")
+			   : asprintf(&err->reason, "%u VFs still present", present)) < 0)
 			err->reason = NULL;
 		goto fail;
 	}
 	r = 0;
 	goto out;
 fail:
-	if (!opts->dry_run)
+	err->changed = c.changed;
+	if (!opts->dry_run && c.changed)
 		err->rollback = rollback(&c, pf, ap_changed);
 out:
 	monitor_close(udev, mon);

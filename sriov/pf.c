@@ -4,6 +4,7 @@
 
 #include "sriov.h"
 #include "util/assigned.h"
+#include "util/attr.h"
 #include "util/log.h"
 #include "util/root.h"
 #include "util/state.h"
@@ -18,15 +19,34 @@ static int read_link_base(const char *dir, const char *name, char **ret)
 	return root_readlink_base(p, ret);
 }
 
-/* An iommu_group link's number, -1 when absent or malformed. */
+/* An iommu_group link's number (the parser `list` uses), -1 when absent or malformed. */
 static int read_group(const char *dir)
 {
-	_cleanup_free_ char *g = NULL;
+	char p[PATH_MAX];
 	int n;
 
-	if (read_link_base(dir, "iommu_group", &g) < 0 || parse_int(g, &n) < 0 || n < 0)
+	if (snprintf(p, sizeof(p), "%s/iommu_group", dir) >= (int)sizeof(p) || attr_read_link_number(p, &n, NULL) < 0)
 		return -1;
 	return n;
+}
+
+/* The count attributes, read exactly as `list` and `show` read them (util/attr, 16-bit fields). */
+static int read_count(const char *dir, const char *name, unsigned max, unsigned *ret, char **ret_why)
+{
+	char p[PATH_MAX];
+	_cleanup_free_ char *why = NULL;
+	int v, r;
+
+	if (snprintf(p, sizeof(p), "%s/%s", dir, name) >= (int)sizeof(p))
+		return -ENAMETOOLONG;
+	r = attr_read_int(p, 10, 0, (int)max, &v, &why);
+	if (r < 0) {
+		if (r != -ENOENT && ret_why && asprintf(ret_why, "%s: %s", p, why ? why : strerror(-r)) < 0)
+			*ret_why = NULL;
+		return r;
+	}
+	*ret = (unsigned)v;
+	return 0;
 }
 
 static int read_driver(const char *dir, char **ret)
@@ -154,6 +174,11 @@ void sriov_pf_free(struct sriov_pf *pf)
 
 int sriov_pf_load(const char *address, struct sriov_pf **ret)
 {
+	return sriov_pf_load_why(address, ret, NULL);
+}
+
+int sriov_pf_load_why(const char *address, struct sriov_pf **ret, char **ret_why)
+{
 	_cleanup_sriov_pf_ struct sriov_pf *pf = NULL;
 	char dir[64], p[PATH_MAX];
 	struct pci_addr a;
@@ -172,16 +197,16 @@ int sriov_pf_load(const char *address, struct sriov_pf **ret)
 	snprintf(p, sizeof(p), "%s/physfn", dir);
 	if (root_exists(p))
 		return -EOPNOTSUPP;
-	r = read_uint(dir, "sriov_totalvfs", &pf->total_vfs);
+	r = read_count(dir, "sriov_totalvfs", 0xffff, &pf->total_vfs, ret_why);
 	if (r == -ENOENT)
 		return -EOPNOTSUPP;
 	if (r < 0)
 		return r;
-	r = read_uint(dir, "sriov_numvfs", &pf->num_vfs);
+	r = read_count(dir, "sriov_numvfs", 0xffff, &pf->num_vfs, ret_why);
 	if (r < 0)
 		return r;
 	/* Kernels before 4.12 have no sriov_drivers_autoprobe: VF drivers always probe there. */
-	r = read_uint(dir, "sriov_drivers_autoprobe", &ap);
+	r = read_count(dir, "sriov_drivers_autoprobe", 1, &ap, ret_why);
 	if (r < 0 && r != -ENOENT)
 		return r;
 	pf->autoprobe = ap != 0;

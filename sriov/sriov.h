@@ -35,6 +35,9 @@ struct sriov_pf {
 /* Reads the PF's SR-IOV state. -ENODEV: no such PCI device; -EOPNOTSUPP: not SR-IOV capable
  * (no sriov_totalvfs, or it is a VF itself). */
 int sriov_pf_load(const char *address, struct sriov_pf **ret);
+/* The same; when an attribute holds what the kernel never writes, *ret_why (if not NULL) names the
+ * file and the reason ("/sys/.../sriov_totalvfs: '99999999999' is out of range (0-65535)"). */
+int sriov_pf_load_why(const char *address, struct sriov_pf **ret, char **ret_why);
 void sriov_pf_free(struct sriov_pf *pf);
 static inline void sriov_pf_freep(struct sriov_pf **p)
 {
@@ -67,6 +70,7 @@ struct sriov_change_error {
 	char *reason;             /* -EBUSY: why it is in use; -ETIMEDOUT: what was missing */
 	unsigned present;         /* -ETIMEDOUT: VFs that did appear */
 	int rollback;             /* < 0: restoring the previous state failed too (then it is half-done) */
+	bool changed;             /* a write took before the failure (false: nothing was changed) */
 };
 void sriov_change_error_done(struct sriov_change_error *e);
 

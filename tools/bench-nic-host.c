@@ -20,6 +20,7 @@
 #include "util/root.h"
 #include "util/state.h"
 #include "vfio/vfio.h"
+#include "vm/vm.h"
 
 /* ---- rtnetlink ---- */
 
@@ -265,6 +266,18 @@ static int release(const char *addr)
 	return r;
 }
 
+/* Release puts a device that had no driver on the kernel's default match; it had none, so none again. */
+static int unbind(const char *addr)
+{
+	char p[256];
+	if (root_path(p, sizeof(p), "/sys/bus/pci/devices/%s/driver", addr) < 0)
+		return -ENAMETOOLONG;
+	if (access(p, F_OK) < 0)
+		return 0;
+	snprintf(p, sizeof(p), "/sys/bus/pci/devices/%s/driver/unbind", addr);
+	return root_write(p, addr);
+}
+
 static int numvfs_zero(const char *pf)
 {
 	struct sriov_change_opts o = {};
@@ -294,8 +307,17 @@ static int run_one(struct nb_undo *u)
 	}
 	case NB_UNDO_CLOSE:
 		return close(u->fd) < 0 ? negative_errno() : 0;
-	case NB_UNDO_RELEASE:
-		return release(u->a);
+	case NB_UNDO_RELEASE: {
+		int r = release(u->a);
+		return r >= 0 && strstr(u->b, "unbound") ? unbind(u->a) : r;
+	}
+	case NB_UNDO_ASSIGN: {
+		_cleanup_free_ char *why = NULL;
+		int r = vm_assign_finish(u->a, startswith(u->b, "release"), &why);
+		if (r < 0 && why)
+			log_warning("%s", why);
+		return r >= 0 && strstr(u->b, "unbound") ? unbind(u->a) : r;
+	}
 	case NB_UNDO_NUMVFS:
 		return numvfs_zero(u->a);
 	case NB_UNDO_KILL:
@@ -314,7 +336,8 @@ static const char *what(const struct nb_undo *u, char *buf, size_t len)
 	case NB_UNDO_LINK_DOWN: snprintf(buf, len, "%s: still up (ip link set %s down)", u->a, u->a); break;
 	case NB_UNDO_LINK_DEL: snprintf(buf, len, "%s: tap still there (ip link del %s)", u->a, u->a); break;
 	case NB_UNDO_CLOSE: snprintf(buf, len, "network namespace: cannot close it"); break;
-	case NB_UNDO_RELEASE: snprintf(buf, len, "%s: not returned to its driver (ptctl release %s)", u->a, u->a); break;
+	case NB_UNDO_RELEASE:
+	case NB_UNDO_ASSIGN: snprintf(buf, len, "%s: not returned to its driver (ptctl release %s)", u->a, u->a); break;
 	case NB_UNDO_NUMVFS: snprintf(buf, len, "%s: its VF is still there (ptctl sriov destroy %s)", u->a, u->a); break;
 	default: snprintf(buf, len, "%s: cannot remove it", u->a);
 	}

@@ -31,7 +31,8 @@ enum nb_undo_kind {
 	NB_UNDO_LINK_DOWN, /* a: ifname */
 	NB_UNDO_LINK_DEL, /* a: ifname (a tap) */
 	NB_UNDO_CLOSE,    /* fd (a network namespace) */
-	NB_UNDO_RELEASE,  /* a: PCI address (vfio_release back to the recorded driver) */
+	NB_UNDO_RELEASE,  /* a: PCI address (vfio_release back to the recorded driver); b: "unbound" if it had none */
+	NB_UNDO_ASSIGN,   /* a: PCI address, b: "release" or "" (vm_assign_finish), or "release unbound" */
 	NB_UNDO_NUMVFS,   /* a: PF address (sriov_numvfs back to 0) */
 	NB_UNDO_KILL,     /* pid: SIGKILL and reap */
 	NB_UNDO_RMTREE,   /* a: a directory of ours */

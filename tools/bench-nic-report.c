@@ -291,6 +291,8 @@ int nicbench_result_from_console(const struct nicbench_console *c, struct nicben
 		return why(ret_why, "the measurement window is incomplete (MARK/IRQ lines missing)");
 	r->tx_mbit = (double)c->iperf[0].bytes * 8 / c->iperf[0].seconds / 1e6;
 	r->rx_mbit = (double)c->iperf[1].bytes * 8 / c->iperf[1].seconds / 1e6;
+	r->tx_bytes = c->iperf[0].bytes;
+	r->rx_bytes = c->iperf[1].bytes;
 	r->bytes = c->iperf[0].bytes + c->iperf[1].bytes;
 	r->rtt_ms = c->ping_seen && c->ping_rc == 0 ? c->rtt_avg : -1;
 	r->has_irqs = c->irq[1] >= c->irq[0];
@@ -338,8 +340,10 @@ static const char *status_name(enum nicbench_status s)
 /* Rounded so the JSON does not carry noise digits (and golden files stay stable). */
 static int add_num(json_object *o, const char *key, double v, int digits)
 {
-	double m = pow(10, digits);
-	return json_add(o, key, json_object_new_double(round(v * m) / m));
+	char text[64];
+	/* json-c would print the nearest double with 17 digits (13.007999999999999): keep the text */
+	snprintf(text, sizeof(text), "%.*f", digits, v);
+	return json_add(o, key, json_object_new_double_s(strtod(text, NULL), text));
 }
 
 static int add_num_or_null(json_object *o, const char *key, bool has, double v, int digits)
@@ -365,6 +369,8 @@ static int path_json(const struct nicbench_report *rep, enum nicbench_path p, js
 	    (e = add_num_or_null(o, "rx_mbit_s", ok, r->rx_mbit, 1)) < 0 ||
 	    (e = add_num_or_null(o, "rtt_ms", ok && r->rtt_ms >= 0, r->rtt_ms, 3)) < 0 ||
 	    (e = ok ? json_add_int(o, "bytes", (int64_t)r->bytes) : json_add_null(o, "bytes")) < 0 ||
+	    (e = ok ? json_add_int(o, "tx_bytes", (int64_t)r->tx_bytes) : json_add_null(o, "tx_bytes")) < 0 ||
+	    (e = ok ? json_add_int(o, "rx_bytes", (int64_t)r->rx_bytes) : json_add_null(o, "rx_bytes")) < 0 ||
 	    (e = ok && r->has_exits ? json_add_int(o, "vm_exits", (int64_t)r->exits) : json_add_null(o, "vm_exits")) < 0 ||
 	    (e = add_num_or_null(o, "vm_exits_per_mb", ok && r->has_exits && mb > 0, r->exits / mb, 2)) < 0 ||
 	    (e = ok && r->has_irqs ? json_add_int(o, "guest_irqs", (int64_t)r->irqs) : json_add_null(o, "guest_irqs")) < 0 ||

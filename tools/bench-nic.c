@@ -281,7 +281,7 @@ static int vf_to_driver(struct bench *b, const char *driver, char **why)
 	if (root_readlink_base(p, &cur) >= 0 && streq(cur, driver))
 		return 0;
 	pci_addr_parse(b->vf, &a);
-	nb_undo_push(&b->undo, NB_UNDO_RELEASE, b->vf, NULL, -1, 0);
+	nb_undo_push(&b->undo, NB_UNDO_RELEASE, b->vf, cur ? "" : "unbound", -1, 0);
 	r = vfio_bind(&a, &o, &res);
 	if (r < 0) {
 		b->undo.items[b->undo.n - 1].done = true;
@@ -333,7 +333,8 @@ static void watch(struct run *rn, struct nicbench_console *con, struct nicbench_
 	bool eof = false;
 
 	while (!eof && !interrupted) {
-		struct pollfd pfd = { .fd = rn->fd, .events = POLLIN };
+		/* the console, and for ptctl's own VM the thread's end (a panicked guest has no EOF to give) */
+		struct pollfd pfd[2] = { { .fd = rn->fd, .events = POLLIN }, { .fd = rn->vm_wake[0], .events = POLLIN } };
 		double t = now();
 		if (t > deadline) {
 			set_reason(res, NICBENCH_FAILED, "no result within %.0f s (last console line: %s)", t - t0,
@@ -348,21 +349,27 @@ static void watch(struct run *rn, struct nicbench_console *con, struct nicbench_
 					 t - t0);
 			last_note = t;
 		}
-		int n = poll(&pfd, 1, 1000);
+		int n = poll(pfd, rn->vm ? 2 : 1, 1000);
 		if (n <= 0)
 			continue;
-		ssize_t k = read(rn->fd, buf + have, sizeof(buf) - 1 - have);
-		if (k <= 0) {
-			eof = k == 0 || (errno != EINTR && errno != EAGAIN);
-			if (!eof)
+		if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			ssize_t k = read(rn->fd, buf + have, sizeof(buf) - 2 - have);
+			if (k < 0 && (errno == EINTR || errno == EAGAIN))
 				continue;
-		} else
-			have += (size_t)k;
+			if (k <= 0)
+				eof = true;
+			else
+				have += (size_t)k;
+		} else if (pfd[1].revents & POLLIN)
+			eof = true; /* the VM ended and its console is drained */
+		if (eof && have && buf[have - 1] != '\n')
+			buf[have++] = '\n'; /* the last line, without its newline */
+		if (have >= sizeof(buf) - 2 && !memchr(buf, '\n', have))
+			buf[have++] = '\n'; /* an endless line: cut it */
 		buf[have] = 0;
 		char *line = buf, *nl;
-		while ((nl = strchr(line, '\n')) || (eof && *line) || have >= sizeof(buf) - 1) {
-			if (nl)
-				*nl = 0;
+		while ((nl = strchr(line, '\n'))) {
+			*nl = 0;
 			line[strcspn(line, "\r")] = 0;
 			if (*line && !strstr(line, con->nonce))
 				snprintf(rn->last[rn->nlast++ % 4], sizeof(rn->last[0]), "%.200s", line);
@@ -385,10 +392,6 @@ static void watch(struct run *rn, struct nicbench_console *con, struct nicbench_
 				eof = true;
 				break;
 			default:
-				break;
-			}
-			if (!nl) {
-				line += strlen(line);
 				break;
 			}
 			line = nl + 1;
@@ -652,11 +655,24 @@ static void run_vm(struct bench *b, enum nicbench_path p, const char *nonce, str
 	struct guest_params gp;
 	int r;
 
-	if (p == NICBENCH_PASSTHROUGH) {
+	if (p == NICBENCH_PASSTHROUGH && !b->o.qemu) {
+		/* ptctl bind's checks and steps, and the assignment record `vm run --assign` keeps */
+		bool moved = false;
+		char p[256];
+		_cleanup_free_ char *cur = NULL;
+		snprintf(p, sizeof(p), "/sys/bus/pci/devices/%s/driver", b->vf);
+		bool unbound = root_readlink_base(p, &cur) < 0;
+		int k = nb_undo_push(&b->undo, NB_UNDO_ASSIGN, b->vf, "", -1, 0);
+		if ((r = vm_assign_prepare(b->vf, "ptctl-bench-nic", (long)getpid(), &moved, &why)) < 0) {
+			b->undo.items[k].done = true;
+			return set_reason(res, NICBENCH_FAILED, "%s", why ? why : strerror(-r));
+		}
+		if (moved)
+			snprintf(b->undo.items[k].b, sizeof(b->undo.items[k].b), "release%s", unbound ? " unbound" : "");
+	} else if (p == NICBENCH_PASSTHROUGH) {
 		if (vf_to_driver(b, "vfio-pci", &why) < 0)
 			return set_reason(res, NICBENCH_FAILED, "%s", why);
-	} else if (tap_up(b, p, &why) < 0)
-		return set_reason(res, NICBENCH_FAILED, "%s", why);
+	}
 	/* the kit plus this run's parameters, one file (the kernel unpacks both archives) */
 	snprintf(initrd, sizeof(initrd), "%s/initrd-%s", b->dir, nicbench_path_name(p));
 	snprintf(params, sizeof(params), "%s/params-%s", b->dir, nicbench_path_name(p));
@@ -725,6 +741,10 @@ static void run_path(struct bench *b, enum nicbench_path p)
 		goto out;
 	}
 	mark = b->undo.n;
+	if (wires[p].tap && tap_up(b, p, &why) < 0) {
+		set_reason(res, NICBENCH_FAILED, "%s", why);
+		goto out;
+	}
 	if (iperf_server(b, p, &why) < 0) {
 		set_reason(res, NICBENCH_FAILED, "%s", why);
 		goto out;
@@ -735,8 +755,8 @@ static void run_path(struct bench *b, enum nicbench_path p)
 		run_vm(b, p, nonce, res);
 out:
 	/* everything this path changed goes back now, last first (the PF's address stays for the next path) */
-	while (b->undo.n > mark)
-		nb_undo_now(&b->undo, (int)--b->undo.n);
+	for (; b->undo.n > mark; b->undo.n--)
+		nb_undo_now(&b->undo, (int)b->undo.n - 1);
 	if (res->status == NICBENCH_OK)
 		progress(p, "%.1f Mbit/s (guest -> peer %.1f, peer -> guest %.1f)", nicbench_mbit(res), res->tx_mbit,
 			 res->rx_mbit);
@@ -886,7 +906,7 @@ PTCTL_VERB(bench_nic, .name = "bench nic",
 		   "OUTPUT\n"
 		   "    vmm, vf, pf, pf_netdev, kernel, kernel_release, duration_s, loadavg (1 min, at start),\n"
 		   "    paths: [{path, status (ok, unavailable, failed), reason, driver, mbit_s (mean of both\n"
-		   "    directions), tx_mbit_s (guest -> peer), rx_mbit_s, rtt_ms, bytes, vm_exits,\n"
+		   "    directions), tx_mbit_s (guest -> peer), rx_mbit_s, rtt_ms, bytes, tx_bytes, rx_bytes, vm_exits,\n"
 		   "    vm_exits_per_mb, guest_irqs, guest_irqs_per_mb, vmm_cpu_s, vmm_cpu_percent}],\n"
 		   "    ratios: {passthrough_vs_emulated, virtio_vs_emulated, passthrough_vs_native} (null\n"
 		   "    when a side is missing). MB = 10^6 bytes; Mbit = 10^6 bits.\n"

@@ -70,6 +70,7 @@ struct nicbench_result {
 	char *driver;        /* the driver that ran the NIC where the measurement ran */
 	double tx_mbit, rx_mbit, rtt_ms;
 	uint64_t bytes;      /* both directions, as received */
+	uint64_t tx_bytes, rx_bytes; /* guest -> peer, peer -> guest (as received) */
 	bool has_exits, has_irqs, has_cpu;
 	uint64_t exits, irqs;
 	double cpu_seconds, window_seconds;

@@ -54,7 +54,7 @@ const char guest_kit_measure_sh[] =
 	"\tdev=$(readlink -f /sys/class/net/$nic/device)\n"
 	"\t[ -e \"$dev/vendor\" ] || dev=${dev%/*}\n"
 	"fi\n"
-	"irqs=$(ls \"$dev/msi_irqs\" 2>/dev/null)\n"
+	"irqs=$(echo $(ls \"$dev/msi_irqs\" 2>/dev/null))\n"
 	"[ -n \"$irqs\" ] || irqs=$(cat \"$dev/irq\" 2>/dev/null)\n"
 	"drv=$(basename \"$(readlink /sys/class/net/$nic/device/driver)\")\n"
 	"m UP nic=$nic driver=$drv pci=${dev##*/} irqs=$(echo $irqs | tr ' ' ,)\n"
@@ -462,6 +462,8 @@ static int libs_of(const char *exe, char ***ret)
 
 	if (r < 0)
 		return r;
+	if (st == 127)
+		return -ENOPKG; /* no ldd (libc-bin) */
 	/* "\tlibm.so.6 => /lib/x86_64-linux-gnu/libm.so.6 (0x...)" and "\t/lib64/ld-linux-x86-64.so.2 (0x...)";
 	 * a static binary prints "not a dynamic executable" and exits 1: no libraries. */
 	for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
@@ -491,7 +493,7 @@ static int put_exe(struct cpio *c, struct guest_kit *k, const char *src, const c
 	if ((r = put_host_file(c, src, dst)) < 0 || (r = strv_pushf(&k->files, &n, "%s", src)) < 0)
 		return r;
 	if ((r = libs_of(src, &libs)) < 0)
-		return asprintf(why, "ldd %s: %s", src, strerror(-r)) < 0 ? -ENOMEM : r;
+		return asprintf(why, "ldd %s: %s", src, r == -ENOPKG ? "ldd not found (libc-bin)" : strerror(-r)) < 0 ? -ENOMEM : r;
 	for (char **l = libs; *l; l++) {
 		if (in_list(k->files, *l))
 			continue;

@@ -94,7 +94,7 @@ static void print_verb_help(const struct verb *v)
 	printf("\nEXIT STATUS\n    0 success, 1 the operation failed (nothing left half-done), 2 bad usage or input.\n");
 }
 
-static void print_help(const char *prefix)
+static void print_help(FILE *f, const char *prefix)
 {
 	size_t n = (size_t)(__stop_ptctl_verbs - __start_ptctl_verbs);
 	const struct verb **sorted = malloc(n * sizeof(*sorted) + 1);
@@ -104,18 +104,18 @@ static void print_help(const char *prefix)
 	memcpy(sorted, __start_ptctl_verbs, n * sizeof(*sorted));
 	qsort(sorted, n, sizeof(*sorted), cmp_verb);
 	if (!prefix)
-		printf("ptctl - VFIO/IOMMU device pass-through manager for Linux/KVM hosts\n\n"
+		fprintf(f, "ptctl - VFIO/IOMMU device pass-through manager for Linux/KVM hosts\n\n"
 		       "SYNOPSIS\n    ptctl [-v] [--json] [--dry-run] VERB [ARGS...]\n"
 		       "    ptctl VERB --help\n\nVERBS\n");
 	else
-		printf("ptctl %s: subcommands\n\n", prefix);
+		fprintf(f, "ptctl %s: subcommands\n\n", prefix);
 	for (size_t i = 0; i < n; i++) {
 		if (prefix && !startswith(sorted[i]->name, prefix))
 			continue;
-		printf("    %-16s %s\n", sorted[i]->name, sorted[i]->summary);
+		fprintf(f, "    %-16s %s\n", sorted[i]->name, sorted[i]->summary);
 	}
 	if (!prefix)
-		printf("\nGLOBAL OPTIONS\n%s\nENVIRONMENT\n%s\nEXIT STATUS\n%s", global_options_text, environment_text,
+		fprintf(f, "\nGLOBAL OPTIONS\n%s\nENVIRONMENT\n%s\nEXIT STATUS\n%s", global_options_text, environment_text,
 		       exit_status_text);
 	free(sorted);
 }
@@ -250,13 +250,11 @@ int main(int argc, char **argv)
 		argc--;
 		help = true;
 	}
+	/* Help that was asked for goes to stdout; help shown because the command was incomplete is an
+	 * error message, so it goes to stderr with exit status 2. */
 	if (argc < 2) {
-		if (help) {
-			print_help(NULL);
-			return EXIT_OK;
-		}
-		print_help(NULL);
-		return EXIT_USAGE;
+		print_help(help ? stdout : stderr, NULL);
+		return help ? EXIT_OK : EXIT_USAGE;
 	}
 	v = find_verb(argc - 1, argv + 1);
 	if (!v) {
@@ -266,7 +264,7 @@ int main(int argc, char **argv)
 			if (startswith((*p)->name, argv[1]) && (*p)->name[strlen(argv[1])] == ' ')
 				group = true;
 		if (group) {
-			print_help(argv[1]);
+			print_help(help ? stdout : stderr, argv[1]);
 			return help ? EXIT_OK : EXIT_USAGE;
 		}
 		return verb_usage_error(&ctx, NULL, "unknown verb '%s'", argv[1]);

@@ -14,6 +14,58 @@ static const struct out_column list_columns[] = {
 	{ "numa_node", "NUMA" },     { "assigned_to", "ASSIGNED" }, { "device", "DEVICE" },
 };
 
+/* The group of a device could not be read: its viability is unknown, and says why. */
+static int add_group_problem(json_object *o, int group, int err)
+{
+	json_object *a, *e = json_object_new_object();
+	char file[64];
+
+	snprintf(file, sizeof(file), "/sys/kernel/iommu_groups/%d", group);
+	if (!e || json_add_str(e, "file", file) < 0 || json_add_str(e, "field", "viable") < 0 ||
+	    json_add_str(e, "reason", strerror(-err)) < 0 || json_add_null(o, "viable") < 0) {
+		json_object_put(e);
+		return -ENOMEM;
+	}
+	if (!json_object_object_get_ex(o, "unreadable", &a)) {
+		if (!(a = json_object_new_array()) || json_add(o, "unreadable", a) < 0) {
+			json_object_put(e);
+			return -ENOMEM;
+		}
+	}
+	if (json_object_array_add(a, e) < 0) {
+		json_object_put(e);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* One bad file hides nothing: the table shows "?" in the field it feeds, and stderr names the device,
+ * the file and the reason (JSON keeps the field null and the "unreadable" list). */
+static int mark_unreadable(json_object *o, const char *dev)
+{
+	json_object *a;
+
+	if (!json_object_object_get_ex(o, "unreadable", &a))
+		return 0;
+	for (size_t i = 0; i < json_object_array_length(a); i++) {
+		json_object *e = json_object_array_get_idx(a, i), *f, *file, *why;
+		const char *field;
+		if (!json_object_object_get_ex(e, "field", &f) || !json_object_object_get_ex(e, "file", &file) ||
+		    !json_object_object_get_ex(e, "reason", &why))
+			continue;
+		field = json_object_get_string(f);
+		log_warning("%s: %s: %s; %s shown as unreadable", dev, json_object_get_string(file),
+			    json_object_get_string(why), field);
+		if (out_is_json())
+			continue;
+		if (json_add_str(o, field, "?") < 0 ||
+		    ((streq(field, "vendor_id") || streq(field, "device_id")) && json_add_str(o, "ids", "?") < 0) ||
+		    (streq(field, "class") && json_add_str(o, "class_name", "?") < 0))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 static int list_run(int argc, char **argv, const struct verb_ctx *ctx)
 {
 	static const struct option opts[] = { { NULL, 0, NULL, 0 } };
@@ -36,18 +88,23 @@ static int list_run(int argc, char **argv, const struct verb_ctx *ctx)
 	}
 	for (struct vfio_pci_dev **d = devs; *d; d++) {
 		json_object *o = NULL;
+		int gr;
 		/* Groups are small; reading each member's group again keeps this simple. */
-		r = vfio_group_read((*d)->iommu_group, &g);
-		if (r < 0 && r != -ENOENT)
+		gr = (*d)->iommu_group < 0 ? -ENOENT : vfio_group_read((*d)->iommu_group, &g);
+		if (gr == -ENOMEM) {
+			r = gr;
 			goto out;
-		r = vfio_pci_dev_to_json(*d, r < 0 ? NULL : g, false, &o);
+		}
+		r = vfio_pci_dev_to_json(*d, gr < 0 ? NULL : g, false, &o);
 		vfio_group_info_free(g);
 		g = NULL;
-		if (r < 0)
-			goto out;
-		if (json_object_array_add(rows, o) < 0) {
+		if (r >= 0 && gr < 0 && gr != -ENOENT)
+			r = add_group_problem(o, (*d)->iommu_group, gr);
+		if (r >= 0)
+			r = mark_unreadable(o, (*d)->name);
+		if (r < 0 || json_object_array_add(rows, o) < 0) {
 			json_object_put(o);
-			r = -ENOMEM;
+			r = r < 0 ? r : -ENOMEM;
 			goto out;
 		}
 	}

@@ -27,7 +27,8 @@ static int load_pf(const struct verb_ctx *ctx, const char *verb, const char *arg
 	if (pci_addr_parse(arg, &a) < 0)
 		return verb_usage_error(ctx, verb, "%s: not a PCI address (expected DDDD:BB:DD.F, e.g. 0000:03:00.0)",
 					arg);
-	r = sriov_pf_load(arg, ret);
+	_cleanup_free_ char *why = NULL;
+	r = sriov_pf_load_why(arg, ret, &why);
 	if (r == -ENODEV) {
 		log_error("%s: no such PCI device (see ptctl list)", arg);
 		return EXIT_USAGE;
@@ -37,7 +38,7 @@ static int load_pf(const struct verb_ctx *ctx, const char *verb, const char *arg
 		return EXIT_USAGE;
 	}
 	if (r < 0) {
-		log_error("%s: cannot read its SR-IOV state: %s", arg, strerror(-r));
+		log_error("%s: cannot read its SR-IOV state: %s", arg, why ? why : strerror(-r));
 		return EXIT_FAIL;
 	}
 	return EXIT_OK;
@@ -220,13 +221,48 @@ struct reporter {
 	bool dry_run;
 	bool tty;
 	bool progressed;
+	json_object *steps; /* with --json, a dry run's writes: [{file, value}] */
 };
 
 static void on_step(const char *path, const char *value, void *userdata)
 {
 	struct reporter *rep = userdata;
-	if (rep->dry_run)
+	json_object *o;
+
+	if (!rep->dry_run)
+		return;
+	if (!rep->steps) {
 		printf("would write %s to %s\n", value, path);
+		return;
+	}
+	o = json_object_new_object();
+	if (!o || json_add_str(o, "file", path) < 0 || json_add_str(o, "value", value) < 0 ||
+	    json_object_array_add(rep->steps, o) < 0)
+		json_object_put(o); /* the plan comes out short; out of memory here is beyond repair */
+}
+
+/* The result of create/destroy as JSON: {address, num_vfs, was, drivers_autoprobe, vfs, ms}. */
+static int print_change_json(const struct sriov_pf *pf, const struct sriov_pf *after, unsigned count, int64_t ms)
+{
+	_cleanup_json_ json_object *o = json_object_new_object();
+	json_object *vfs = json_object_new_array();
+	int r = 0;
+
+	if (!o || json_add(o, "vfs", vfs) < 0)
+		return -ENOMEM;
+	r |= json_add_str(o, "address", pf->address);
+	r |= json_add_int(o, "num_vfs", after ? after->num_vfs : count);
+	r |= json_add_int(o, "was", pf->num_vfs);
+	r |= json_add_bool(o, "drivers_autoprobe", after ? after->autoprobe : pf->autoprobe);
+	r |= json_add_int(o, "ms", ms);
+	for (size_t i = 0; after && i < after->n_vfs && !r; i++) {
+		json_object *a = json_object_new_string(after->vfs[i].address);
+		if (!a || json_object_array_add(vfs, a) < 0) {
+			json_object_put(a);
+			r = -ENOMEM;
+		}
+	}
+	return r ? -ENOMEM : out_record(stdout, o);
 }
 
 static void on_progress(unsigned present, unsigned wanted, void *userdata)
@@ -251,6 +287,8 @@ static void report_change_error(const struct sriov_pf *pf, unsigned count, int r
 	if (e->rollback < 0)
 		snprintf(rb, sizeof(rb), "; putting back %u VFs failed too (%s): check sriov_numvfs by hand",
 			 pf->num_vfs, strerror(-e->rollback));
+	else if (r != -EBUSY && r != -ERANGE && !e->changed)
+		snprintf(rb, sizeof(rb), "; nothing was changed");
 	else if (r != -EBUSY && r != -ERANGE)
 		snprintf(rb, sizeof(rb), "; %u VFs and autoprobe %s restored", pf->num_vfs, pf->autoprobe ? "on" : "off");
 	switch (r) {
@@ -290,7 +328,8 @@ static int change(const struct verb_ctx *ctx, const char *verb, const char *arg,
 	_cleanup_sriov_pf_ struct sriov_pf *after = NULL;
 	_cleanup_close_ int lock = -1;
 	struct sriov_change_error e;
-	struct reporter rep = { .dry_run = ctx->dry_run, .tty = isatty(STDERR_FILENO) };
+	_cleanup_json_ json_object *steps = ctx->json && ctx->dry_run ? json_object_new_array() : NULL;
+	struct reporter rep = { .dry_run = ctx->dry_run, .tty = isatty(STDERR_FILENO), .steps = steps };
 	int64_t t0;
 	int r;
 
@@ -316,10 +355,22 @@ static int change(const struct verb_ctx *ctx, const char *verb, const char *arg,
 		sriov_change_error_done(&e);
 		return r == -ERANGE ? EXIT_USAGE : EXIT_FAIL;
 	}
+	if (ctx->dry_run && ctx->json) {
+		static const struct out_column cols[] = { { "file", "FILE" }, { "value", "VALUE" } };
+		if (!steps)
+			return EXIT_FAIL;
+		return out_table(stdout, steps, cols, ARRAY_SIZE(cols)) < 0 ? EXIT_FAIL : EXIT_OK;
+	}
 	if (ctx->dry_run) {
 		if (r == 1)
 			printf("%s: already has %u VFs; nothing to change\n", pf->address, pf->num_vfs);
 		return EXIT_OK;
+	}
+	if (ctx->json) {
+		if (r != 1 && count)
+			(void)sriov_pf_load(pf->address, &after);
+		return print_change_json(pf, r == 1 ? pf : after, r == 1 ? pf->num_vfs : (unsigned)count,
+					 now_ms() - t0) < 0 ? EXIT_FAIL : EXIT_OK;
 	}
 	if (r == 1) {
 		printf("%s: already has %u VFs; nothing to change\n", pf->address, pf->num_vfs);
@@ -382,7 +433,7 @@ static int create_run(int argc, char **argv, const struct verb_ctx *ctx)
 }
 
 PTCTL_VERB(sriov_create, .name = "sriov create", .synopsis = "PF COUNT [--autoprobe] [--force] [--timeout S]",
-	   .summary = "create COUNT virtual functions on a physical function", .flags = VERB_DRY_RUN,
+	   .summary = "create COUNT virtual functions on a physical function", .flags = VERB_JSON | VERB_DRY_RUN,
 	   .run = create_run,
 	   .help = "DESCRIPTION\n"
 		   "    Enables COUNT VFs on the physical function PF and waits until every VF exists in\n"
@@ -438,7 +489,7 @@ static int destroy_run(int argc, char **argv, const struct verb_ctx *ctx)
 }
 
 PTCTL_VERB(sriov_destroy, .name = "sriov destroy", .synopsis = "PF [--force]",
-	   .summary = "remove all virtual functions of a physical function", .flags = VERB_DRY_RUN,
+	   .summary = "remove all virtual functions of a physical function", .flags = VERB_JSON | VERB_DRY_RUN,
 	   .run = destroy_run,
 	   .help = "DESCRIPTION\n"
 		   "    Sets the VF count of PF to 0, after the same in-use check as `ptctl sriov create`\n"
@@ -622,6 +673,20 @@ static int set_run(int argc, char **argv, const struct verb_ctx *ctx)
 		else
 			log_error("%s: has no VFs (create them with ptctl sriov create); nothing changed", pf->address);
 		return EXIT_USAGE;
+	}
+	if (ctx->dry_run && ctx->json) {
+		/* The plan: what would be sent (settings not given are null), nothing read back. */
+		o = json_object_new_object();
+		if (!o || json_add_str(o, "pf", pf->address) < 0 || json_add_int(o, "vf", vf) < 0 ||
+		    json_add_str(o, "netdev", pf->netdev) < 0 || json_add_int(o, "ifindex", pf->ifindex) < 0 ||
+		    add_settings(o, &s) < 0)
+			return EXIT_FAIL;
+		if (!(s.mask & SRIOV_SET_VLAN) && (json_add_null(o, "vlan") < 0 || json_add_null(o, "qos") < 0))
+			return EXIT_FAIL;
+		if (!(s.mask & SRIOV_SET_RATE) &&
+		    (json_add_null(o, "min_tx_rate") < 0 || json_add_null(o, "max_tx_rate") < 0))
+			return EXIT_FAIL;
+		return out_record(stdout, o) < 0 ? EXIT_FAIL : EXIT_OK;
 	}
 	if (ctx->dry_run) {
 		printf("would set on %s (PF %s, ifindex %d) VF %d:", pf->netdev, pf->address, pf->ifindex, vf);

@@ -322,6 +322,13 @@ static int report_new_error(const struct vm_opts *o, int r, const char *why)
 		log_error("%s: --memory %s is more than the host has available (%s); give less", o->name, want, have);
 		return EXIT_USAGE;
 	}
+	/* Reading the files: the path and the reason, "cannot read the kernel" alone says neither. */
+	if (why && (startswith(why, "cannot read the") || strstr(why, "not a regular file"))) {
+		bool initrd = strstr(why, "initrd") != NULL;
+		return log_error("%s: %s: %s: %s", o->name, initrd ? o->initrd : o->kernel, why,
+				 r == -EINVAL ? "give a regular file" : strerror(-r)),
+		       r == -ENOENT || r == -EISDIR || r == -EINVAL || r == -EACCES ? EXIT_USAGE : EXIT_FAIL;
+	}
 	if (r == -ENOMEM || r == -E2BIG || r == -EINVAL) {
 		log_error("%s: %s", o->name, why ? why : strerror(-r));
 		return EXIT_USAGE;
@@ -744,7 +751,7 @@ static int show_tables(json_object *o)
 {
 	_cleanup_json_ json_object *bars = json_object_new_array(), *irqs = json_object_new_array(),
 				   *mem = json_object_new_array();
-	json_object *devs = get(o, "devices"), *m = get(o, "memory"), *row;
+	json_object *devs = get(o, "devices"), *m = get(o, "memory_map"), *row;
 	char size[32];
 	int r = 0;
 
@@ -930,10 +937,10 @@ PTCTL_VERB(vm_show, .name = "vm show", .synopsis = "NAME", .summary = "show a ru
 		   "    region's guest-physical range, host virtual address, page size, whether it is mapped into\n"
 		   "    the IOMMU (IOVA = guest-physical), and its host-physical runs from /proc/PID/pagemap.\n\n"
 		   "JSON\n"
-		   "    {name, pid, cpus, memory, devices: [{address (host, null for emulated devices),\n"
+		   "    {name, pid, cpus, devices: [{address (host, null for emulated devices),\n"
 		   "    guest_address, slot, model, interrupt_mode (msix, msi, intx, none), bars: [{index, type,\n"
 		   "    guest_address, size, decoding, kvm_slots}], interrupts: [{type, index, guest_vector,\n"
 		   "    dest_apic_id, msi_address, msi_data, gsi, masked, pending, host_irq, host_count,\n"
-		   "    host_affinity}]}], memory: [{gpa_start, gpa_end, hva, size, page_size, iommu_mapped,\n"
+		   "    host_affinity}]}], memory (bytes), memory_map: [{gpa_start, gpa_end, hva, size, page_size, iommu_mapped,\n"
 		   "    resident, host_physical_runs, host_physical_hidden, host_physical: [{gpa, hpa, size}]\n"
 		   "    (the first 32 runs)}]}. hpa reads 0 when the kernel hides PFNs (no CAP_SYS_ADMIN).\n");

@@ -59,8 +59,99 @@ int json_add_hex(json_object *o, const char *key, uint64_t x)
 	return json_add_str(o, key, buf);
 }
 
+/* Length of the valid UTF-8 sequence at s (1-4), 0 when the bytes there are not one (overlongs,
+ * surrogates and code points past U+10FFFF included). */
+static size_t utf8_len(const unsigned char *s)
+{
+	unsigned c = s[0];
+	size_t n;
+	uint32_t cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4, cp = c & 0x07;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/* Strings come from firmware (DMAR OEM ids), sysfs and the kernel: any byte that is not valid UTF-8
+ * (and, for the terminal, any control character) is shown as \xNN, so JSON stays valid UTF-8 and a
+ * table cannot carry escape sequences. Returns NULL when s needs nothing. */
+static char *clean_string(const char *s, bool controls)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	bool dirty = false;
+	char *out, *o;
+
+	for (size_t i = 0; p[i];) {
+		size_t n = utf8_len(p + i);
+		if (!n || (controls && n == 1 && (p[i] < 0x20 || p[i] == 0x7f))) {
+			dirty = true;
+			break;
+		}
+		i += n;
+	}
+	if (!dirty || !(out = malloc(strlen(s) * 4 + 1)))
+		return NULL;
+	o = out;
+	for (size_t i = 0; p[i];) {
+		size_t n = utf8_len(p + i);
+		if (!n || (controls && n == 1 && (p[i] < 0x20 || p[i] == 0x7f))) {
+			o += sprintf(o, "\\x%02x", p[i]);
+			i++;
+			continue;
+		}
+		memcpy(o, p + i, n);
+		o += n;
+		i += n;
+	}
+	*o = '\0';
+	return out;
+}
+
+/* Every string in the tree, once, before it is printed. */
+static void clean_tree(json_object *v, bool controls)
+{
+	switch (json_object_get_type(v)) {
+	case json_type_string: {
+		char *c = clean_string(json_object_get_string(v), controls);
+		if (c)
+			json_object_set_string(v, c);
+		free(c);
+		break;
+	}
+	case json_type_array:
+		for (size_t i = 0; i < json_object_array_length(v); i++)
+			clean_tree(json_object_array_get_idx(v, i), controls);
+		break;
+	case json_type_object: {
+		json_object_object_foreach(v, k, m) {
+			(void)k;
+			clean_tree(m, controls);
+		}
+		break;
+	}
+	default:
+		break;
+	}
+}
+
 int out_json(FILE *f, json_object *v)
 {
+	clean_tree(v, false);
 	const char *s = json_object_to_json_string_ext(
 		v, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (!s)
@@ -151,6 +242,7 @@ int out_table(FILE *f, json_object *rows, const struct out_column *cols, size_t 
 
 	if (json_mode)
 		return out_json(f, rows);
+	clean_tree(rows, true);
 	nrows = json_object_array_length(rows);
 	width = calloc(ncols, sizeof(size_t));
 	if (!width)
@@ -244,6 +336,7 @@ int out_record(FILE *f, json_object *obj)
 {
 	if (json_mode)
 		return out_json(f, obj);
+	clean_tree(obj, true);
 	record(f, obj, 0);
 	return ferror(f) ? -EIO : 0;
 }

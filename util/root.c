@@ -90,6 +90,42 @@ static void root_test_pause(const char *path, const char *value)
 	raise(SIGSTOP);
 }
 
+/* The type is checked before the open (a FIFO would block it, a device open can have effects), and
+ * again on the descriptor, so a file swapped in between is caught as well. */
+int file_open_regular(const char *path, int flags, uint64_t *ret_size)
+{
+	struct stat before, st;
+	int fd;
+
+	if (stat(path, &before) < 0)
+		return negative_errno();
+	if (!S_ISREG(before.st_mode))
+		return S_ISDIR(before.st_mode) ? -EISDIR : -EINVAL;
+	fd = open(path, flags | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return negative_errno();
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_ino != before.st_ino ||
+	    st.st_dev != before.st_dev || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+		close(fd);
+		return -EINVAL;
+	}
+	if (ret_size)
+		*ret_size = (uint64_t)st.st_size;
+	return fd;
+}
+
+const char *file_type_error(int r)
+{
+	return r == -EINVAL ? "not a regular file (a FIFO, device or socket)" : strerror(-r);
+}
+
+int root_open_regular(const char *path, int flags, uint64_t *ret_size)
+{
+	char p[PATH_MAX];
+	int r = root_path(p, sizeof(p), "%s", path);
+	return r < 0 ? r : file_open_regular(p, flags, ret_size);
+}
+
 int root_open(const char *path, int flags, mode_t mode)
 {
 	char p[PATH_MAX];
@@ -128,7 +164,7 @@ static int read_until_eof(int fd, void *buf, size_t len, size_t *ret_len)
 
 int root_read(const char *path, char **ret)
 {
-	_cleanup_close_ int fd = root_open(path, O_RDONLY, 0);
+	_cleanup_close_ int fd = root_open_regular(path, O_RDONLY, NULL);
 	_cleanup_free_ char *buf = NULL;
 	size_t len = 0, cap = 0;
 
@@ -173,7 +209,7 @@ int root_read_u64(const char *path, int base, uint64_t *ret)
 
 int root_read_bytes(const char *path, void *buf, size_t len, size_t *ret_len)
 {
-	_cleanup_close_ int fd = root_open(path, O_RDONLY, 0);
+	_cleanup_close_ int fd = root_open_regular(path, O_RDONLY, NULL);
 
 	if (fd < 0)
 		return fd;
@@ -192,7 +228,7 @@ int root_write(const char *path, const char *value)
 		if (r != 0)
 			return r < 0 ? r : 0;
 	}
-	fd = root_open(path, O_WRONLY | O_TRUNC, 0);
+	fd = root_open_regular(path, O_WRONLY | O_TRUNC, NULL);
 	if (fd < 0)
 		return fd;
 	log_debug("write %s <- %s", path, value);

@@ -30,6 +30,13 @@ int root_readlink_base(const char *path, char **ret); /* last component of the l
 int root_readlink(const char *path, char **ret);
 bool root_exists(const char *path);
 int root_open(const char *path, int flags, mode_t mode);
+/* Opens a regular file and nothing else: -EISDIR for a directory, -EINVAL for a FIFO, device or
+ * socket (never blocks on one). root_read, root_read_bytes and root_write go through it.
+ * file_open_regular takes a path as given (user files such as a VM's kernel), not under the root. */
+int root_open_regular(const char *path, int flags, uint64_t *ret_size);
+int file_open_regular(const char *path, int flags, uint64_t *ret_size);
+/* The reason to print for a file_open_regular / root_read failure ("not a regular file ..."). */
+const char *file_type_error(int r);
 int root_mkdir_p(const char *path, mode_t mode);
 int root_unlink(const char *path);
 /* Lists a directory's entries (no . and ..), sorted; *ret is a NULL-terminated vector. */

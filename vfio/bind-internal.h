@@ -55,6 +55,8 @@ void bind_snapshots_free(struct op *op);
 /* After a failure: every touched device back to its snapshot; the reason says how that went. */
 int bind_finish_failed(struct op *op, int r);
 int bind_check_device(struct op *op, const struct pci_addr *addr, struct vfio_pci_dev **ret);
+/* A FAILED result naming the file when sysfs did not say what a move depends on (driver, group...). */
+int bind_refuse_unreadable(struct op *op, const struct vfio_pci_dev *d);
 /* Ctrl-C between unbind and probe would strand a device: SIGINT, SIGTERM, SIGHUP and SIGQUIT wait
  * while devices move (not for a dry run) and are delivered when bind_allow_signals() runs. */
 void bind_hold_signals(struct op *op);

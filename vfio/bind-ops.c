@@ -326,6 +326,24 @@ static int bind_rollback(struct op *op, char **ret_stranded)
 	return result;
 }
 
+/* Decisions rest on these: a device whose sysfs does not say them cannot be moved safely. */
+int bind_refuse_unreadable(struct op *op, const struct vfio_pci_dev *d)
+{
+	static const char *const needed[] = { "vendor_id", "device_id",	     "class",	      "driver",
+					      "driver_override", "iommu_group", "sriov_total_vfs", "sriov_num_vfs",
+					      "physfn",	   "netdevs" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(needed); i++) {
+		const struct vfio_pci_problem *p = vfio_pci_dev_problem(d, needed[i]);
+		if (p) {
+			snprintf(op->res->object, sizeof(op->res->object), "%s", d->name);
+			return bind_fail(op->res, VFIO_BIND_FAILED, "cannot read %s: %s; nothing changed", p->file,
+					 p->reason);
+		}
+	}
+	return 0;
+}
+
 int bind_check_device(struct op *op, const struct pci_addr *addr, struct vfio_pci_dev **ret)
 {
 	int r = vfio_pci_dev_read(addr, ret);
@@ -335,6 +353,11 @@ int bind_check_device(struct op *op, const struct pci_addr *addr, struct vfio_pc
 		return bind_fail(op->res, VFIO_BIND_BAD_INPUT, "no such PCI device (see ptctl list)");
 	if (r < 0)
 		return bind_fail(op->res, VFIO_BIND_FAILED, "cannot read the device: %s", strerror(-r));
+	if ((r = bind_refuse_unreadable(op, *ret)) < 0) {
+		vfio_pci_dev_free(*ret);
+		*ret = NULL;
+		return r;
+	}
 	return 0;
 }
 

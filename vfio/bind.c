@@ -171,7 +171,9 @@ static int bind_locked(struct op *op, char **targets)
 		if (pci_addr_parse(*t, &a) < 0 || (r = vfio_pci_dev_read(&a, &m)) < 0)
 			return bind_fail(op->res, VFIO_BIND_FAILED, "cannot read %s: %s", *t,
 					 strerror(r < 0 ? -r : EINVAL));
-		r = bind_refuse_assigned(op, m->name);
+		r = bind_refuse_unreadable(op, m);
+		if (r >= 0)
+			r = bind_refuse_assigned(op, m->name);
 		if (r >= 0)
 			r = refuse_in_use(op, m);
 		if (r >= 0)

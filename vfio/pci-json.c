@@ -133,6 +133,39 @@ static int add_detail(json_object *o, const struct vfio_pci_dev *d, const struct
 	return json_add_str(o, "readiness", why);
 }
 
+/* Fields fed by an unreadable file are null (never a made-up 0), and "unreadable" lists each file
+ * with its reason; the key is there only when something was unreadable. */
+static int add_problems(json_object *o, const struct vfio_pci_dev *d)
+{
+	json_object *a, *v;
+	int r = 0;
+
+	if (!d->n_problems)
+		return 0;
+	if (!(a = json_object_new_array()) || json_add(o, "unreadable", a) < 0)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->n_problems && r >= 0; i++) {
+		const struct vfio_pci_problem *p = &d->problems[i];
+		json_object *e = json_object_new_object();
+		if (!e || json_object_array_add(a, e) < 0) {
+			json_object_put(e);
+			return -ENOMEM;
+		}
+		if ((r = json_add_str(e, "file", p->file)) < 0 || (r = json_add_str(e, "field", p->field)) < 0 ||
+		    (r = json_add_str(e, "reason", p->reason)) < 0)
+			break;
+		if (json_object_object_get_ex(o, p->field, &v))
+			r = json_add_null(o, p->field);
+		if (r >= 0 && (streq(p->field, "vendor_id") || streq(p->field, "device_id")))
+			r = json_add_null(o, "ids");
+		if (r >= 0 && streq(p->field, "iommu_group"))
+			r = json_add_null(o, "viable");
+		if (r >= 0 && streq(p->field, "class") && json_object_object_get_ex(o, "class_name", &v))
+			r = json_add_null(o, "class_name");
+	}
+	return r;
+}
+
 int vfio_pci_dev_to_json(const struct vfio_pci_dev *d, const struct vfio_group_info *g, bool detail,
 			 json_object **ret)
 {
@@ -144,6 +177,8 @@ int vfio_pci_dev_to_json(const struct vfio_pci_dev *d, const struct vfio_group_i
 	r = add_basic(o, d, g);
 	if (r >= 0 && detail)
 		r = add_detail(o, d, g);
+	if (r >= 0)
+		r = add_problems(o, d);
 	if (r < 0) {
 		json_object_put(o);
 		return r;

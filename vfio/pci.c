@@ -3,6 +3,7 @@
 #include <limits.h>
 
 #include "pci-internal.h"
+#include "util/attr.h"
 #include "util/log.h"
 #include "util/root.h"
 
@@ -34,7 +35,65 @@ void vfio_pci_dev_free(struct vfio_pci_dev *d)
 	free(d->reset_method);
 	strv_free(d->netdevs);
 	strv_free(d->block_devices);
+	for (size_t i = 0; i < d->n_problems; i++) {
+		free(d->problems[i].file);
+		free(d->problems[i].reason);
+	}
+	free(d->problems);
 	free(d);
+}
+
+const struct vfio_pci_problem *vfio_pci_dev_problem(const struct vfio_pci_dev *d, const char *field)
+{
+	for (size_t i = 0; i < d->n_problems; i++)
+		if (streq(d->problems[i].field, field))
+			return &d->problems[i];
+	return NULL;
+}
+
+/* Notes that file (feeding field) is unreadable; takes why. Only running out of memory fails. */
+static int note_problem(struct vfio_pci_dev *d, const char *file, const char *field, int r, char *why)
+{
+	_cleanup_free_ char *reason = why;
+	struct vfio_pci_problem *n;
+	char p[PATH_MAX];
+
+	if (r == -ENOMEM)
+		return r;
+	if (!reason && !(reason = strdup(r == -ENOENT ? "missing" : file_type_error(r))))
+		return -ENOMEM;
+	if (pci_sysfs_path(p, sizeof(p), d->name, file) < 0)
+		snprintf(p, sizeof(p), "%s", file);
+	n = realloc(d->problems, (d->n_problems + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	d->problems = n;
+	n[d->n_problems] = (struct vfio_pci_problem){ .field = field };
+	if (!(n[d->n_problems].file = strdup(p)))
+		return -ENOMEM;
+	n[d->n_problems++].reason = TAKE_PTR(reason);
+	log_debug("%s: %s: %s", d->name, p, n[d->n_problems - 1].reason);
+	return 0;
+}
+
+/* One numeric attribute through the shared parser: absent -> def (or, when required, a problem). */
+static int read_num(struct vfio_pci_dev *d, const char *file, const char *field, int base, int min, int max,
+		    bool required, int def, int *ret)
+{
+	char p[PATH_MAX];
+	char *why = NULL;
+	int r = pci_sysfs_path(p, sizeof(p), d->name, file);
+
+	*ret = def;
+	if (r >= 0)
+		r = attr_read_int(p, base, min, max, ret, &why);
+	if (r == -ENOENT && !required)
+		return 0;
+	if (r < 0) {
+		*ret = def;
+		return note_problem(d, file, field, r, why);
+	}
+	return 0;
 }
 
 static void pci_dev_freep(struct vfio_pci_dev **d)
@@ -49,42 +108,6 @@ void vfio_pci_list_free(struct vfio_pci_dev **v)
 	for (struct vfio_pci_dev **p = v; *p; p++)
 		vfio_pci_dev_free(*p);
 	free(v);
-}
-
-static int read_hex(const char *dev, const char *file, uint64_t max, uint64_t *ret)
-{
-	char p[PATH_MAX];
-	uint64_t v;
-	int r = pci_sysfs_path(p, sizeof(p), dev, file);
-
-	if (r < 0)
-		return r;
-	r = root_read_u64(p, 16, &v);
-	if (r < 0)
-		return r;
-	if (v > max)
-		return -ERANGE;
-	*ret = v;
-	return 0;
-}
-
-/* Optional decimal attribute: absent -> def. */
-static int read_int_opt(const char *dev, const char *file, int def, int *ret)
-{
-	char p[PATH_MAX];
-	_cleanup_free_ char *s = NULL;
-	int r = pci_sysfs_path(p, sizeof(p), dev, file);
-
-	if (r < 0)
-		return r;
-	r = root_read(p, &s);
-	if (r == -ENOENT) {
-		*ret = def;
-		return 0;
-	}
-	if (r < 0)
-		return r;
-	return parse_int(strstrip(s), ret);
 }
 
 int pci_read_link_opt(const char *dev, const char *file, char **ret)
@@ -104,23 +127,24 @@ int pci_read_link_opt(const char *dev, const char *file, char **ret)
 
 static int read_ids(struct vfio_pci_dev *d)
 {
-	uint64_t v;
-	int r;
+	int v, r;
 
-	if ((r = read_hex(d->name, "vendor", 0xffff, &v)) < 0)
+	if ((r = read_num(d, "vendor", "vendor_id", 16, 0, 0xffff, true, 0, &v)) < 0)
 		return r;
 	d->vendor_id = (uint16_t)v;
-	if ((r = read_hex(d->name, "device", 0xffff, &v)) < 0)
+	if ((r = read_num(d, "device", "device_id", 16, 0, 0xffff, true, 0, &v)) < 0)
 		return r;
 	d->device_id = (uint16_t)v;
-	if ((r = read_hex(d->name, "class", 0xffffff, &v)) < 0)
+	if ((r = read_num(d, "class", "class", 16, 0, 0xffffff, true, 0, &v)) < 0)
 		return r;
 	d->class_code = (uint32_t)v;
 	/* Subsystem ids are absent on some bridges: zero, like lspci shows. */
-	if (read_hex(d->name, "subsystem_vendor", 0xffff, &v) >= 0)
-		d->subsystem_vendor_id = (uint16_t)v;
-	if (read_hex(d->name, "subsystem_device", 0xffff, &v) >= 0)
-		d->subsystem_device_id = (uint16_t)v;
+	if ((r = read_num(d, "subsystem_vendor", "subsystem_vendor_id", 16, 0, 0xffff, false, 0, &v)) < 0)
+		return r;
+	d->subsystem_vendor_id = (uint16_t)v;
+	if ((r = read_num(d, "subsystem_device", "subsystem_device_id", 16, 0, 0xffff, false, 0, &v)) < 0)
+		return r;
+	d->subsystem_device_id = (uint16_t)v;
 	/* PCI-to-PCI and semi-transparent bridges. */
 	d->is_bridge = (d->class_code >> 8) == 0x0604 || (d->class_code >> 8) == 0x0609;
 	return 0;
@@ -128,51 +152,63 @@ static int read_ids(struct vfio_pci_dev *d)
 
 static int read_binding(struct vfio_pci_dev *d)
 {
-	char p[PATH_MAX];
-	_cleanup_free_ char *group = NULL;
+	char p[PATH_MAX], *why = NULL;
 	int r;
 
-	if ((r = pci_read_link_opt(d->name, "driver", &d->driver)) < 0)
+	if ((r = pci_read_link_opt(d->name, "driver", &d->driver)) < 0 &&
+	    (r = note_problem(d, "driver", "driver", r, NULL)) < 0)
 		return r;
 	if ((r = pci_sysfs_path(p, sizeof(p), d->name, "driver_override")) < 0)
 		return r;
 	r = root_read(p, &d->driver_override);
-	if (r < 0 && r != -ENOENT)
+	if (r < 0 && r != -ENOENT && (r = note_problem(d, "driver_override", "driver_override", r, NULL)) < 0)
 		return r;
 	/* The kernel shows an unset override as "(null)". */
 	if (d->driver_override && (!*strstrip(d->driver_override) || streq(d->driver_override, "(null)"))) {
 		free(d->driver_override);
 		d->driver_override = NULL;
 	}
-	if ((r = pci_read_link_opt(d->name, "iommu_group", &group)) < 0)
-		return r;
 	d->iommu_group = -1;
-	if (group && (parse_int(group, &d->iommu_group) < 0 || d->iommu_group < 0))
-		return -EINVAL;
+	if ((r = pci_sysfs_path(p, sizeof(p), d->name, "iommu_group")) < 0)
+		return r;
+	r = attr_read_link_number(p, &d->iommu_group, &why);
+	if (r < 0) {
+		d->iommu_group = -1;
+		if (r != -ENOENT)
+			return note_problem(d, "iommu_group", "iommu_group", r, why);
+	}
 	return 0;
 }
+
+/* An SR-IOV capability has 16-bit TotalVFs and NumVFs fields. */
+#define SRIOV_MAX_VFS 0xffff
 
 static int read_sriov(struct vfio_pci_dev *d)
 {
 	int r;
 
-	if ((r = read_int_opt(d->name, "sriov_totalvfs", -1, &d->sriov_total_vfs)) < 0)
+	if ((r = read_num(d, "sriov_totalvfs", "sriov_total_vfs", 10, 0, SRIOV_MAX_VFS, false, -1,
+			  &d->sriov_total_vfs)) < 0)
 		return r;
 	d->sriov_num_vfs = -1;
-	if (d->sriov_total_vfs >= 0 && (r = read_int_opt(d->name, "sriov_numvfs", 0, &d->sriov_num_vfs)) < 0)
+	if (d->sriov_total_vfs >= 0 && (r = read_num(d, "sriov_numvfs", "sriov_num_vfs", 10, 0, SRIOV_MAX_VFS,
+						       false, 0, &d->sriov_num_vfs)) < 0)
 		return r;
-	return pci_read_link_opt(d->name, "physfn", &d->physfn);
+	if ((r = pci_read_link_opt(d->name, "physfn", &d->physfn)) < 0)
+		return note_problem(d, "physfn", "physfn", r, NULL);
+	return 0;
 }
+
+/* Linux numbers NUMA nodes below MAX_NUMNODES (1 << CONFIG_NODES_SHIFT, at most 1024). */
+#define NUMA_MAX 1023
 
 static int read_misc(struct vfio_pci_dev *d)
 {
 	char p[PATH_MAX];
 	int r;
 
-	if ((r = read_int_opt(d->name, "numa_node", -1, &d->numa_node)) < 0)
+	if ((r = read_num(d, "numa_node", "numa_node", 10, -1, NUMA_MAX, false, -1, &d->numa_node)) < 0)
 		return r;
-	if (d->numa_node < 0)
-		d->numa_node = -1;
 	if ((r = pci_sysfs_path(p, sizeof(p), d->name, "reset_method")) < 0)
 		return r;
 	r = root_read(p, &d->reset_method);
@@ -181,7 +217,9 @@ static int read_misc(struct vfio_pci_dev *d)
 		d->reset_method = NULL;
 		r = 0;
 	}
-	return r;
+	if (r < 0)
+		return note_problem(d, "reset_method", "reset_method", r, NULL);
+	return 0;
 }
 
 static int pci_dev_read_one(struct pcilib *lib, const struct pci_addr *addr, struct vfio_pci_dev **ret)
@@ -198,11 +236,17 @@ static int pci_dev_read_one(struct pcilib *lib, const struct pci_addr *addr, str
 		return r;
 	if (!root_exists(p))
 		return -ENODEV;
+	/* Only running out of memory ends the read: a bad file becomes a problem of the device. */
 	if ((r = read_ids(d)) < 0 || (r = read_binding(d)) < 0 || (r = read_sriov(d)) < 0 ||
-	    (r = read_misc(d)) < 0 || (r = pci_dev_children(d)) < 0) {
-		log_debug("%s: reading sysfs failed: %s", d->name, strerror(-r));
+	    (r = read_misc(d)) < 0)
 		return r;
-	}
+	r = pci_dev_children(d);
+	if (r < 0 && (r = note_problem(d, "net", "netdevs", r, NULL)) < 0)
+		return r;
+	if (!d->netdevs && !(d->netdevs = calloc(1, sizeof(char *))))
+		return -ENOMEM;
+	if (!d->block_devices && !(d->block_devices = calloc(1, sizeof(char *))))
+		return -ENOMEM;
 	if ((r = pcilib_names(lib, d)) < 0)
 		log_debug("%s: no names from pci.ids: %s", d->name, strerror(-r));
 	r = pcilib_caps(lib, d);

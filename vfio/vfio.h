@@ -34,7 +34,19 @@ struct vfio_pci_dev {
 	char *reset_method;    /* the kernel's reset_method ("flr bus"), NULL when absent */
 	char **netdevs;        /* network interfaces of the device, NULL-terminated, never NULL */
 	char **block_devices;  /* block devices (disks and partitions), NULL-terminated, never NULL */
+	/* Attributes that could not be read or made sense of: the field keeps its "unknown" value (0,
+	 * -1, NULL) and is shown as unreadable, so one bad file hides neither the device nor others. */
+	struct vfio_pci_problem *problems;
+	size_t n_problems;
 };
+
+struct vfio_pci_problem {
+	char *file;        /* the sysfs path: /sys/bus/pci/devices/ADDR/sriov_totalvfs */
+	const char *field; /* the JSON key it feeds: "sriov_total_vfs" */
+	char *reason;      /* "'99999999999' is out of range (0-65535)" */
+};
+/* The problem that feeds field, or NULL. */
+const struct vfio_pci_problem *vfio_pci_dev_problem(const struct vfio_pci_dev *d, const char *field);
 
 /* -ENODEV when no such device. */
 int vfio_pci_dev_read(const struct pci_addr *addr, struct vfio_pci_dev **ret);

@@ -8,10 +8,12 @@
 
 #include "internal.h"
 #include "util/log.h"
+#include "util/root.h"
 
 /* Setup header offsets in the bzImage file and the zero page (Documentation/arch/x86/boot.rst). */
 #define HDR_SETUP_SECTS 0x1f1
 #define HDR_START 0x1f1
+#define HDR_SYSSIZE 0x1f4
 #define HDR_VID_MODE 0x1fa
 #define HDR_BOOT_FLAG 0x1fe
 #define HDR_JUMP 0x200
@@ -28,6 +30,8 @@
 #define HDR_XLOADFLAGS 0x236
 #define HDR_CMDLINE_SIZE 0x238
 #define HDR_HARDWARE_SUBARCH 0x23c
+#define HDR_PAYLOAD_OFFSET 0x248
+#define HDR_PAYLOAD_LENGTH 0x24c
 #define HDR_SETUP_DATA 0x250
 #define HDR_PREF_ADDRESS 0x258
 #define HDR_INIT_SIZE 0x260
@@ -80,6 +84,18 @@ int vm_bzimage_parse(const uint8_t *buf, size_t len, struct bzimage *ret, const 
 	}
 	bz.kernel_offset = bz.setup_size;
 	bz.kernel_size = len - bz.setup_size;
+	/* The header says how much kernel follows the setup (syssize, 16-byte units, rounded up) and
+	 * where its compressed payload is: a file cut short or without a payload would boot garbage. */
+	uint64_t syssize = get_le32(buf + HDR_SYSSIZE), poff = get_le32(buf + HDR_PAYLOAD_OFFSET),
+		 plen = get_le32(buf + HDR_PAYLOAD_LENGTH);
+	if (syssize == 0 || plen == 0) {
+		*why = "no kernel payload after the setup code (syssize or payload_length is 0)";
+		return -ENOEXEC;
+	}
+	if (syssize * 16 > bz.kernel_size + 15 || poff > bz.kernel_size || plen > bz.kernel_size - poff) {
+		*why = "truncated: the header promises more kernel than the file holds";
+		return -ENOEXEC;
+	}
 	bz.initrd_addr_max = get_le32(buf + HDR_INITRD_ADDR_MAX);
 	bz.kernel_alignment = get_le32(buf + HDR_KERNEL_ALIGNMENT);
 	bz.relocatable = buf[HDR_RELOCATABLE];
@@ -258,17 +274,8 @@ static int read_at(int fd, uint8_t *dst, uint64_t len, uint64_t off)
 
 static int open_sized(const char *path, uint64_t *size)
 {
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return negative_errno();
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		int r = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-		close(fd);
-		return r;
-	}
-	*size = (uint64_t)st.st_size;
-	return fd;
+	/* A FIFO or device as --kernel/--initrd is refused, never opened (it would block). */
+	return file_open_regular(path, O_RDONLY, size);
 }
 
 /* Does [start, end) overlap the file data of any PT_LOAD segment before index n? */
@@ -377,7 +384,7 @@ int vm_boot_linux(struct vm *vm, const char *kernel, const char *initrd, const c
 	*why = NULL;
 	kfd = open_sized(kernel, &ksize);
 	if (kfd < 0)
-		return *why = "cannot read the kernel", kfd;
+		return *why = kfd == -EINVAL ? "the kernel is not a regular file" : "cannot read the kernel", kfd;
 	if (ksize > (256u << 20))
 		return *why = "kernel file larger than 256 MiB (not a bzImage)", -ENOEXEC;
 	head = ksize < KERNEL_HEAD ? (size_t)ksize : KERNEL_HEAD;
@@ -396,7 +403,7 @@ int vm_boot_linux(struct vm *vm, const char *kernel, const char *initrd, const c
 	if (initrd) {
 		ifd = open_sized(initrd, &isize);
 		if (ifd < 0)
-			return *why = "cannot read the initrd", ifd;
+			return *why = ifd == -EINVAL ? "the initrd is not a regular file" : "cannot read the initrd", ifd;
 	}
 	r = vm_boot_plan(&bz, vm->mem->size, isize, clen, &plan);
 	if (r == -E2BIG)

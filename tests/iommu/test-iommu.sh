@@ -165,6 +165,34 @@ if command -v python3 >/dev/null; then
 	PTCTL_ROOT=$tmp/server "$PTCTL" iommu --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["dma_remapping"] is True' ||
 		{ echo "FAIL: server JSON does not parse or dma_remapping is not true"; fails=$((fails + 1)); }
 fi
+# Firmware strings are not trusted: OEM ids with bytes that are not UTF-8 and a terminal escape.
+# The JSON stays valid UTF-8 (python decodes strictly) and shows them as \xNN; so does the table.
+if command -v python3 >/dev/null; then
+	cp -r "$tmp/server" "$tmp/hostile"
+	python3 - "$fixtures/server.dmar" "$tmp/hostile/sys/firmware/acpi/tables/DMAR" <<'PY'
+import sys
+d = bytearray(open(sys.argv[1], "rb").read())
+d[10:16] = b"\xff\xfe\x80A\x01\xc3"
+d[16:24] = b"T\xc3\xa9s\x1b[3m"
+d[9] = 0
+d[9] = (-sum(d)) & 0xFF
+open(sys.argv[2], "wb").write(d)
+PY
+	PTCTL_ROOT=$tmp/hostile "$PTCTL" iommu --json >"$tmp/hostile.json"
+	python3 -c '
+import json, sys
+d = json.loads(open(sys.argv[1], "rb").read().decode("utf-8"))
+t = d["dmar_table"]
+assert t["oem_id"] == "\\xff\\xfe\\x80A\x01\\xc3", repr(t["oem_id"])
+assert t["oem_table_id"] == "T\u00e9s\x1b[3m", repr(t["oem_table_id"])' "$tmp/hostile.json" ||
+		{ echo "FAIL: hostile OEM ids: the JSON is not valid UTF-8 or not escaped: $(grep oem "$tmp/hostile.json")"; fails=$((fails + 1)); }
+	PTCTL_ROOT=$tmp/hostile "$PTCTL" iommu | grep -a 'OEM\|oem' | python3 -c '
+import sys
+b = sys.stdin.buffer.read()
+b.decode("utf-8")
+assert b"\x1b" not in b, b' ||
+		{ echo "FAIL: hostile OEM ids reach the terminal raw"; fails=$((fails + 1)); }
+fi
 PTCTL_ROOT=$tmp/none "$PTCTL" iommu >/dev/null 2>&1
 [ $? = 1 ] || { echo "FAIL: no IOMMU must exit 1"; fails=$((fails + 1)); }
 PTCTL_ROOT=$tmp/none "$PTCTL" iommu 2>&1 >/dev/null | grep -q 'intel_iommu=on' ||

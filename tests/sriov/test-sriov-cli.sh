@@ -68,6 +68,15 @@ gold() { # NAME EXPECTED-EXIT ARGS...
 gold show-igb.txt 0 sriov show 0000:01:00.0
 gold show-igb.json 0 --json sriov show 0000:01:00.0
 gold show-nvme.txt 0 sriov show 0000:02:00.0
+# --json holds in dry runs too: the plan as JSON, never the text lines.
+gold create-dry-run.json 0 --json --dry-run sriov create 01:00.0 4 --force
+gold destroy-dry-run.json 0 --json --dry-run sriov destroy 01:00.0 --force
+gold set-dry-run.json 0 --json --dry-run sriov set 0000:01:00.0 1 mac 52:54:00:00:00:01 vlan 10 qos 2
+for a in "sriov create 01:00.0 4 --force" "sriov destroy 01:00.0 --force" "sriov set 0000:01:00.0 1 trust on"; do
+	# shellcheck disable=SC2086
+	"$PTCTL" --json --dry-run $a 2>/dev/null | python3 -c 'import json, sys; json.load(sys.stdin)' ||
+		{ echo "FAIL: --json --dry-run $a: not JSON"; fails=$((fails + 1)); }
+done
 gold create-dry-run.txt 0 --dry-run sriov create 01:00.0 4 --force
 gold destroy-in-use.txt 1 sriov destroy 0000:01:00.0
 gold set-bad-mac.txt 2 sriov set 0000:01:00.0 0 mac ff:ff:ff:ff:ff:ff

@@ -278,6 +278,37 @@ static void test_timeout_rolls_back(void **state)
 	sriov_pf_free(pf);
 }
 
+/* The first write is refused: nothing changed, so nothing is rolled back and the error says so;
+ * a destroy whose VFs do not all go says how many are left, not "N of 0 appeared". */
+static void test_refused_first_write_and_destroy_wording(void **state)
+{
+	struct fakepf *f = *state;
+	struct seen seen = { 0 };
+	struct sriov_change_error e;
+	char h[PATH_MAX], t[PATH_MAX];
+
+	assert_int_equal(set_count(2, (struct sriov_change_opts){ .autoprobe = true }, &seen, &e), 0);
+	f->fail_zero = -EBUSY;
+	f->log[0] = '\0';
+	assert_int_equal(set_count(0, (struct sriov_change_opts){ 0 }, &seen, &e), -EBUSY);
+	assert_false(e.changed);
+	assert_int_equal(e.rollback, 0);
+	sriov_change_error_done(&e);
+	assert_string_equal(f->log, "numvfs=0 ");
+	f->fail_zero = 0;
+
+	/* A link the PF driver leaves behind: the VF count never reaches 0. */
+	snprintf(h, sizeof(h), "%s" FP_BRIDGE "%s/virtfn9", f->root, f->pf);
+	snprintf(t, sizeof(t), "%s" FP_BRIDGE "%s", f->root, f->pf);
+	assert_int_equal(symlink(t, h), 0);
+	assert_int_equal(set_count(0, (struct sriov_change_opts){ .timeout_ms = 200 }, &seen, &e), -ETIMEDOUT);
+	assert_true(e.changed);
+	assert_non_null(e.reason);
+	assert_string_equal(e.reason, "1 VFs still present");
+	sriov_change_error_done(&e);
+	unlink(h);
+}
+
 static void test_vfs_without_group_are_not_ready(void **state)
 {
 	struct fakepf *f = *state;
@@ -386,6 +417,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_vf_in_use_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_assigned_record_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_rolls_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused_first_write_and_destroy_wording, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vfs_without_group_are_not_ready, setup, teardown),
 		cmocka_unit_test(test_no_iommu_no_group_wait),
 		cmocka_unit_test_setup_teardown(test_write_failure_rolls_back, setup, teardown),

@@ -155,6 +155,8 @@ static void test_console(void **s)
 	assert_double_equal(r.tx_mbit, 25885592 * 8 / 2.09028 / 1e6, 1e-9);
 	assert_double_equal(r.rx_mbit, 21021416 * 8 / 1.99764 / 1e6, 1e-9);
 	assert_int_equal(r.bytes, 25885592 + 21021416);
+	assert_int_equal(r.tx_bytes, 25885592);
+	assert_int_equal(r.rx_bytes, 21021416);
 	assert_double_equal(r.rtt_ms, 7.011, 1e-9);
 	assert_true(r.has_irqs);
 	assert_int_equal(r.irqs, 828);
@@ -217,7 +219,7 @@ static void test_console_failures(void **s)
 static void fill(struct nicbench_result *r, double tx, double rx, uint64_t exits, uint64_t irqs, double cpu)
 {
 	*r = (struct nicbench_result){ .status = NICBENCH_OK, .tx_mbit = tx, .rx_mbit = rx, .rtt_ms = 0.25,
-				       .bytes = 1000000000, .has_exits = exits > 0, .exits = exits, .has_irqs = true,
+				       .bytes = 1000000000, .tx_bytes = 500000000, .rx_bytes = 500000000, .has_exits = exits > 0, .exits = exits, .has_irqs = true,
 				       .irqs = irqs, .has_cpu = cpu > 0, .cpu_seconds = cpu, .window_seconds = 10 };
 }
 
@@ -311,7 +313,7 @@ static void test_json_shape(void **s)
 	assert_true(json_object_object_get_ex(o, "paths", &paths));
 	assert_int_equal(json_object_array_length(paths), 5);
 	static const char *const keys[] = { "path", "status", "reason", "driver", "mbit_s", "tx_mbit_s", "rx_mbit_s",
-					    "rtt_ms", "bytes", "vm_exits", "vm_exits_per_mb", "guest_irqs",
+					    "rtt_ms", "bytes", "tx_bytes", "rx_bytes", "vm_exits", "vm_exits_per_mb", "guest_irqs",
 					    "guest_irqs_per_mb", "vmm_cpu_s", "vmm_cpu_percent" };
 	for (size_t i = 0; i < 5; i++) {
 		row = json_object_array_get_idx(paths, i);

@@ -5,9 +5,11 @@
 #include <stdint.h>
 #include <stdarg.h>
 #include <cmocka.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sys/stat.h>
 
+#include "util/attr.h"
 #include "util/output.h"
 #include "util/pciaddr.h"
 #include "util/root.h"
@@ -244,6 +246,108 @@ static void test_output_json_empty(void **s)
 	assert_string_equal(e, "[]\n");
 }
 
+/* Regular files only: a FIFO or a directory where a file should be is refused at once, never opened
+ * (a FIFO would block the open until a writer came). */
+static void test_root_regular_only(void **s)
+{
+	char p[PATH_MAX];
+	_cleanup_free_ char *v = NULL;
+	uint64_t size = 0;
+	int fd;
+	(void)s;
+
+	assert_int_equal(root_mkdir_p("/sys/x/dir", 0755), 0);
+	assert_int_equal(root_path(p, sizeof(p), "/sys/x/fifo"), 0);
+	assert_int_equal(mkfifo(p, 0644), 0);
+	assert_int_equal(root_read("/sys/x/fifo", &v), -EINVAL);
+	assert_int_equal(root_write("/sys/x/fifo", "1"), -EINVAL);
+	assert_int_equal(root_read("/sys/x/dir", &v), -EISDIR);
+	assert_int_equal(file_open_regular(p, O_RDONLY, &size), -EINVAL);
+	assert_int_equal(file_open_regular("/dev/null", O_RDONLY, &size), -EINVAL);
+	assert_string_equal(file_type_error(-EINVAL), "not a regular file (a FIFO, device or socket)");
+	assert_int_equal(root_write_atomic("/sys/x/f", "12345", 0644), 0);
+	assert_int_equal(root_path(p, sizeof(p), "/sys/x/f"), 0);
+	fd = file_open_regular(p, O_RDONLY, &size);
+	assert_true(fd >= 0);
+	assert_int_equal(size, 5);
+	assert_int_equal(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+	close(fd);
+}
+
+/* The one parser of numeric attributes: ranges, bases, junk and absent files, each with its reason. */
+static void test_attr(void **s)
+{
+	char p[PATH_MAX], *why = NULL;
+	int v = 0;
+	(void)s;
+
+	assert_int_equal(root_mkdir_p("/sys/a", 0755), 0);
+	assert_int_equal(root_write_atomic("/sys/a/total", "7\n", 0644), 0);
+	assert_int_equal(attr_read_int("/sys/a/total", 10, 0, 0xffff, &v, &why), 0);
+	assert_int_equal(v, 7);
+	assert_int_equal(root_write_atomic("/sys/a/total", "99999999999\n", 0644), 0);
+	assert_int_equal(attr_read_int("/sys/a/total", 10, 0, 0xffff, &v, &why), -ERANGE);
+	assert_string_equal(why, "'99999999999' is out of range (0-65535)");
+	free(why);
+	why = NULL;
+	assert_int_equal(v, 7); /* untouched on failure */
+	assert_int_equal(root_write_atomic("/sys/a/numa", "-1\n", 0644), 0);
+	assert_int_equal(attr_read_int("/sys/a/numa", 10, -1, 1023, &v, NULL), 0);
+	assert_int_equal(v, -1);
+	assert_int_equal(root_write_atomic("/sys/a/numa", "0x3\n", 0644), 0);
+	assert_int_equal(attr_read_int("/sys/a/numa", 10, -1, 1023, &v, &why), -EINVAL);
+	assert_string_equal(why, "'0x3' is not a number");
+	free(why);
+	why = NULL;
+	assert_int_equal(root_write_atomic("/sys/a/vendor", "0x8086\n", 0644), 0);
+	assert_int_equal(attr_read_int("/sys/a/vendor", 16, 0, 0xffff, &v, NULL), 0);
+	assert_int_equal(v, 0x8086);
+	assert_int_equal(root_write_atomic("/sys/a/vendor", "\n", 0644), 0);
+	assert_int_equal(attr_read_int("/sys/a/vendor", 16, 0, 0xffff, &v, &why), -EINVAL);
+	free(why);
+	why = NULL;
+	assert_int_equal(attr_read_int("/sys/a/absent", 10, 0, 1, &v, &why), -ENOENT);
+	assert_null(why);
+	/* Links: the group number, a self-loop, a name that is not a number. */
+	assert_int_equal(root_path(p, sizeof(p), "/sys/a/iommu_group"), 0);
+	assert_int_equal(symlink("../../kernel/iommu_groups/12", p), 0);
+	assert_int_equal(attr_read_link_number("/sys/a/iommu_group", &v, NULL), 0);
+	assert_int_equal(v, 12);
+	assert_int_equal(root_path(p, sizeof(p), "/sys/a/loop"), 0);
+	assert_int_equal(symlink("loop", p), 0);
+	assert_int_equal(attr_read_link_number("/sys/a/loop", &v, &why), -EINVAL);
+	assert_string_equal(why, "the link points to 'loop', not to a numbered directory");
+	free(why);
+}
+
+/* Strings that are not UTF-8 come out as \xNN in JSON (valid UTF-8), and control characters as
+ * \xNN in tables; valid multi-byte text passes untouched. */
+static void test_output_utf8(void **s)
+{
+	static const struct out_column cols[] = { { "s", "S" } };
+	_cleanup_json_ json_object *o = json_object_new_object(), *rows = json_object_new_array();
+	json_object *row = json_object_new_object();
+	_cleanup_free_ char *j = NULL, *t = NULL;
+	size_t len = 0;
+	FILE *f;
+	(void)s;
+
+	json_add_str(o, "bad", "A\xff\xc3(\xed\xa0\x80\xe0\x80\x80Z");
+	json_add_str(o, "ok", "T\xc3\xa9st \xe2\x82\xac");
+	j = render_json(o);
+	assert_string_equal(j, "{\n"
+			       "  \"bad\": \"A\\\\xff\\\\xc3(\\\\xed\\\\xa0\\\\x80\\\\xe0\\\\x80\\\\x80Z\",\n"
+			       "  \"ok\": \"T\xc3\xa9st \xe2\x82\xac\"\n"
+			       "}\n");
+	json_add_str(row, "s", "red\x1b[31m\tx");
+	json_object_array_add(rows, row);
+	f = open_memstream(&t, &len);
+	assert_non_null(f);
+	assert_int_equal(out_table(f, rows, cols, 1), 0);
+	fclose(f);
+	assert_string_equal(t, "S\nred\\x1b[31m\\x09x\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -254,6 +358,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_state, setup_root, teardown_root),
 		cmocka_unit_test(test_output),
 		cmocka_unit_test(test_output_json_empty),
+		cmocka_unit_test_setup_teardown(test_root_regular_only, setup_root, teardown_root),
+		cmocka_unit_test_setup_teardown(test_attr, setup_root, teardown_root),
+		cmocka_unit_test(test_output_utf8),
 	};
 	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }

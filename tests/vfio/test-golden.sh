@@ -48,6 +48,25 @@ check show-noiommu.txt noiommu 0 show 0000:02:00.0
 check show-bad-address.txt iommu 2 show 0000:01:00
 check show-no-device.txt iommu 2 show 0000:09:00.0
 
+# A hostile or broken sysfs: one bad file on a device hides neither that device nor the others. Each
+# field fed by a bad file is shown as unreadable (? in the table, null plus "unreadable" in JSON), and
+# a warning names device, file and reason; a FIFO in sysfs is refused, never opened (no hang).
+"$fixture" "$tmp/hostile" || exit 1
+h=$tmp/hostile/sys/bus/pci/devices
+echo 99999999999 >"$h/0000:01:00.0/sriov_totalvfs"
+echo junk >"$h/0000:02:00.0/class"
+echo x7 >"$h/0000:03:00.0/numa_node"
+rm "$h/0000:00:05.0/iommu_group" && ln -s iommu_group "$h/0000:00:05.0/iommu_group"
+rm "$h/0000:00:1f.0/vendor" "$h/0000:00:1f.0/class"
+rm -f "$h/0000:00:1f.2/numa_node" && mkfifo "$h/0000:00:1f.2/numa_node"
+check list-hostile.txt hostile 0 list
+check list-hostile.json hostile 0 --json list
+check show-hostile.txt hostile 0 show 0000:00:1f.0
+check sriov-show-hostile.txt hostile 1 sriov show 0000:01:00.0
+check bind-hostile.txt hostile 1 bind 0000:02:00.0
+[ "$(grep -c '^0000:' "$tmp/list.txt.out")" = "$(grep -c '^0000:' "$tmp/list-hostile.txt.out")" ] ||
+	{ echo "FAIL: list on the hostile tree does not show every device"; fail=1; }
+
 check bind-dry-run-group.txt iommu 0 bind 00:1f.3 --group --dry-run
 check bind-dry-run.json iommu 0 --json bind 0000:02:00.0 --dry-run
 check release-dry-run.txt iommu 0 release 0000:01:10.2 --dry-run

@@ -22,6 +22,10 @@ put "$k" 0x211 01; put "$k" 0x22c ffffff7f; put "$k" 0x230 00002000; put "$k" 0x
 put "$k" 0x238 ff070000; put "$k" 0x258 0000000100000000; put "$k" 0x260 00001000
 payload=8bb6280200004889f731c9803c0f007404ffc1ebf666baf8038a1ef36eb00aee80fb70750a66ba040666b8003466ef80fb72750766ba6400b0feeef4ebfd
 printf "$(echo "$payload" | sed 's/../\\x&/g')" >>"$k"
+# syssize and the payload's place (offset 0x200, its length): the loader checks them against the file.
+plen=$((${#payload} / 2))
+put "$k" 0x1f4 "$(printf '%02x%02x0000' $(((0x200 + plen + 15) / 16 % 256)) $(((0x200 + plen + 15) / 16 / 256)))"
+put "$k" 0x248 00020000; put "$k" 0x24c "$(printf '%02x000000' "$plen")"
 
 # expect_usage PATTERN NIC-SPEC: refused with exit 2 and a message matching PATTERN
 expect_usage() {

@@ -28,6 +28,11 @@ static void make_header(uint8_t *b, size_t len)
 	put_le32(b + 0x238, 2047);
 	put_le64(b + 0x258, 0x1000000);
 	put_le32(b + 0x260, 0x2000000);
+	if (len > 0x1000) {
+		put_le32(b + 0x1f4, (uint32_t)((len - 0x1000 + 15) / 16)); /* syssize: all of it */
+		put_le32(b + 0x248, 0x100);                                  /* payload_offset */
+		put_le32(b + 0x24c, (uint32_t)(len - 0x1000 - 0x100));      /* payload_length */
+	}
 }
 
 static void test_bzimage(void **s)
@@ -71,6 +76,24 @@ static void test_bzimage(void **s)
 	make_header(b, sizeof(b));
 	b[0x211] = 0;
 	assert_int_equal(vm_bzimage_parse(b, sizeof(b), &bz, &why), -ENOEXEC);
+
+	/* Cut short: the header promises more than the file has (a truncated download or copy). */
+	make_header(b, sizeof(b));
+	assert_int_equal(vm_bzimage_parse(b, sizeof(b) - 0x100, &bz, &why), -ENOEXEC);
+	assert_non_null(strstr(why, "truncated"));
+	make_header(b, sizeof(b));
+	put_le32(b + 0x248, 0x1f00); /* payload past the end */
+	assert_int_equal(vm_bzimage_parse(b, sizeof(b), &bz, &why), -ENOEXEC);
+	assert_non_null(strstr(why, "truncated"));
+	/* No payload at all: only the setup header. */
+	make_header(b, sizeof(b));
+	put_le32(b + 0x1f4, 0);
+	assert_int_equal(vm_bzimage_parse(b, sizeof(b), &bz, &why), -ENOEXEC);
+	assert_non_null(strstr(why, "no kernel payload"));
+	make_header(b, sizeof(b));
+	put_le32(b + 0x24c, 0);
+	assert_int_equal(vm_bzimage_parse(b, sizeof(b), &bz, &why), -ENOEXEC);
+	assert_non_null(strstr(why, "no kernel payload"));
 }
 
 static void test_boot_plan(void **s)

@@ -40,6 +40,11 @@ put "$k" 0x258 0000000100000000 # pref_address 16M
 put "$k" 0x260 00001000    # init_size 1M
 payload=8bb6280200004889f731c9803c0f007404ffc1ebf666baf8038a1ef36eb00aee80fb70750a66ba040666b8003466ef80fb72750766ba6400b0feeef4ebfd
 printf "$(echo "$payload" | sed 's/../\\x&/g')" >>"$k"
+# syssize (16-byte units after the setup) and the payload's place: the loader checks them against the file.
+plen=$((${#payload} / 2))
+put "$k" 0x1f4 "$(printf '%02x%02x0000' $(((0x200 + plen + 15) / 16 % 256)) $(((0x200 + plen + 15) / 16 / 256)))"
+put "$k" 0x248 00020000    # payload_offset 0x200 (from the start of the protected-mode kernel)
+put "$k" 0x24c "$(printf '%02x000000' "$plen")"
 
 # The same payload as an uncompressed vmlinux: ELF64 header, one PT_LOAD at 16M holding the entry point.
 elf=$tmp/fake-vmlinux
@@ -91,9 +96,36 @@ rc=$?
 # initrd placement: the command line sees it fit; too small a guest does not
 head -c 100000 /dev/urandom >"$tmp/initrd"
 expect_run 0 '^p initrd$' t1 --cmdline "p initrd" --initrd "$tmp/initrd"
-out=$("$PTCTL" vm run t1 --kernel "$k" --memory 16M --initrd <(head -c 20000000 /dev/zero) 2>&1)
+truncate -s 20000000 "$tmp/big-initrd"
+out=$("$PTCTL" vm run t1 --kernel "$k" --memory 16M --initrd "$tmp/big-initrd" 2>&1)
 rc=$?
-[ "$rc" = 2 ] || fail "oversized initrd: exit $rc ($out)"
+[ "$rc" = 2 ] && echo "$out" | grep -q "do not fit" || fail "oversized initrd: exit $rc ($out)"
+
+# Not regular files: a FIFO (opening it would block forever), a pipe, a device, a directory. Exit 2,
+# the path named, at once; vm start leaves no VM behind holding the name.
+mkfifo "$tmp/fifo"
+for bad in "$tmp/fifo" /dev/null "$tmp"; do
+	out=$(timeout 10 "$PTCTL" vm run t1 --kernel "$bad" --memory 64M </dev/null 2>&1)
+	rc=$?
+	[ "$rc" = 2 ] && echo "$out" | grep -q "t1: $bad: " || fail "--kernel $bad: exit $rc: $out"
+	out=$(timeout 10 "$PTCTL" vm run t1 --kernel "$k" --initrd "$bad" --memory 64M </dev/null 2>&1)
+	rc=$?
+	[ "$rc" = 2 ] && echo "$out" | grep -q "t1: $bad: " || fail "--initrd $bad: exit $rc: $out"
+	[ "$bad" = "$tmp" ] || echo "$out" | grep -q "not a regular file" || fail "--initrd $bad: $out"
+done
+out=$(timeout 10 "$PTCTL" vm run t1 --kernel "$k" --initrd <(echo x) --memory 64M </dev/null 2>&1)
+[ $? = 2 ] && echo "$out" | grep -q "not a regular file" || fail "a pipe as initrd: $out"
+out=$(timeout 10 "$PTCTL" vm start fifo --kernel "$tmp/fifo" --memory 64M </dev/null 2>&1)
+rc=$?
+[ "$rc" = 2 ] && echo "$out" | grep -q "not a regular file" || fail "vm start with a FIFO kernel: exit $rc: $out"
+"$PTCTL" vm list | grep -q '^fifo' && fail "vm start with a FIFO kernel left a VM listed"
+# A truncated bzImage (cut inside its payload) and one with no payload are refused before the VM runs.
+head -c $((4096 + 0x200 + 4)) "$k" >"$tmp/truncated"
+out=$(timeout 10 "$PTCTL" vm run t1 --kernel "$tmp/truncated" --memory 64M </dev/null 2>&1)
+[ $? = 2 ] && echo "$out" | grep -q "truncated" || fail "a truncated bzImage: $out"
+cp "$k" "$tmp/nopayload" && put "$tmp/nopayload" 0x24c 00000000
+out=$(timeout 10 "$PTCTL" vm run t1 --kernel "$tmp/nopayload" --memory 64M </dev/null 2>&1)
+[ $? = 2 ] && echo "$out" | grep -q "no kernel payload" || fail "a bzImage without a payload: $out"
 
 # Background VM: start, list, a second start of the same name, console log, console, stop.
 out=$("$PTCTL" vm start bg --kernel "$k" --memory 64M --cmdline "h in the background" 2>&1) || fail "vm start: $out"
@@ -138,6 +170,25 @@ for i in $(seq 50); do "$PTCTL" vm list | grep -q '^fg  *running' && break; slee
 wait "$fgpid"
 rc=$?
 [ "$rc" = 5 ] || fail "foreground VM after vm stop: exit $rc: $(cat "$tmp/fg.out")"
+
+# assign / unassign: refusals that change nothing (the real hot-plug is proven in the rig: cases/hotplug.sh).
+out=$("$PTCTL" assign 0000:ff:00.0 nosuch 2>&1)
+[ $? = 1 ] && echo "$out" | grep -q "not running" || fail "assign to a VM that is not running: $out"
+out=$("$PTCTL" assign zz nosuch 2>&1)
+[ $? = 2 ] && echo "$out" | grep -q "not a PCI address" || fail "assign of a malformed address: $out"
+out=$("$PTCTL" assign 0000:ff:00.0 ../x 2>&1)
+[ $? = 2 ] && echo "$out" | grep -q "not a VM name" || fail "assign to a path as VM name: $out"
+out=$("$PTCTL" unassign 0000:ff:00.0 nosuch --timeout 0 2>&1)
+[ $? = 2 ] || fail "unassign --timeout 0: $out"
+out=$("$PTCTL" vm start hp --kernel "$k" --memory 64M --cmdline "h hot-plug target" 2>&1) || fail "vm start hp: $out"
+out=$("$PTCTL" assign 0000:ff:00.0 hp --dry-run --json 2>&1)
+[ $? = 0 ] && echo "$out" | grep -q '"plan"' || fail "assign --dry-run --json: $out"
+out=$("$PTCTL" assign 0000:ff:00.0 hp 2>&1)
+[ $? = 2 ] && echo "$out" | grep -q "no such PCI device" || fail "assign of a device that does not exist (exit 2, as bind): $out"
+[ -z "$(ls "$PTCTL_ROOT/run/ptctl/assigned" 2>/dev/null)" ] || fail "a record was left: $(ls "$PTCTL_ROOT/run/ptctl/assigned")"
+out=$("$PTCTL" unassign 0000:ff:00.0 hp 2>&1)
+[ $? = 1 ] && echo "$out" | grep -q "not assigned to VM hp" || fail "unassign of a device the VM does not have: $out"
+"$PTCTL" vm stop hp >/dev/null || fail "vm stop hp"
 
 if [ "$fails" = 0 ]; then
 	echo "test-vm-cli: all passed"

@@ -4,7 +4,6 @@
 # by hand shows as drifted and only it is fixed; a broken file makes apply exit 2 with nothing changed; an
 # apply killed (SIGKILL) half-way is converged by the next one.
 # rig-timeout: 150
-# rig-needs: apply status
 . /rig/lib.sh
 
 IP=/usr/sbin/ip # iproute2: busybox's ip cannot show VFs

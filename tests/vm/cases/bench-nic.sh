@@ -1,0 +1,87 @@
+#!/bin/bash
+# ptctl bench nic over an igb VF with every path this build has (a path whose model is not built in must
+# say unavailable with its reason): the JSON is sane (each measured path moved data both ways, counted on
+# the PF's side too; pass-through > emulated once both exist), and nothing is left behind, also after a
+# Ctrl-C in the middle of a measurement (no tap, address, namespace, VF binding, iperf3 or scratch files).
+# rig-timeout: 180
+. /rig/lib.sh
+
+pf=$RIG_IGB
+pfdev=$(netdev_of "$pf")
+[ -n "$pfdev" ] || fail "the igb PF has no netdev"
+vf=$(RIG_VF_AUTOPROBE=0 vf_create "$pf" 1) || fail "cannot create a VF on $pf"
+trap 'vf_destroy "$pf"' EXIT
+kernel=/rig/guest/vmlinux
+[ -f "$kernel" ] || kernel=$RIG_GUEST_KERNEL
+
+stat_of() { cat "/sys/class/net/$pfdev/statistics/$1"; }
+rx0=$(stat_of rx_bytes) tx0=$(stat_of tx_bytes)
+
+# a process of that name is running (the test host has no pgrep)
+running() {
+	local c
+	for c in /proc/[0-9]*/comm; do
+		[ "$(cat "$c" 2>/dev/null)" = "$1" ] && return 0
+	done
+	return 1
+}
+
+# nothing of ours may remain: taps, the PF's address, the VF's binding, iperf3, scratch files
+left_behind() {
+	local what=$1
+	! ip -o link show | grep -q ' ptb-' || fail "$what: a ptb- tap is still there: $(ip -o link show | grep ' ptb-')"
+	! ip -o addr show dev "$pfdev" | grep -q '198\.1[89]\.' || fail "$what: the PF still has a 198.18 address"
+	expect_eq "$(driver_of "$vf")" "" "$what: the VF's driver (it had none)"
+	[ ! -e "/run/ptctl/devices/$vf" ] || fail "$what: the VF's binding record is still there"
+	[ ! -e "/run/ptctl/assigned/$vf" ] || fail "$what: the VF's assignment record is still there"
+	! running iperf3 || fail "$what: an iperf3 is still running"
+	! running qemu-system-x86 || fail "$what: a QEMU is still running"
+	! ls -d /tmp/ptctl-bench-nic.* >/dev/null 2>&1 || fail "$what: scratch files are still there"
+}
+
+echo "\$ ptctl bench nic --vf $vf --duration 3 --kernel $kernel --json --svg /tmp/bench-nic.svg"
+ptctl bench nic --vf "$vf" --duration 3 --kernel "$kernel" --json --svg /tmp/bench-nic.svg >/tmp/bench.json
+rc=$?
+cat /tmp/bench.json
+expect_eq "$rc" 0 "bench nic's exit status (0: every path measured or unavailable)"
+j=/tmp/bench.json
+jq -e . "$j" >/dev/null || fail "not JSON"
+expect_eq "$(jq -r '.paths | map(.path) | join(",")' "$j")" native,emulated,virtio,vhost,passthrough "paths"
+expect_eq "$(jq '[.paths[] | select(.status == "failed")] | length' "$j")" 0 "failed paths"
+# every measured path moved data both ways, with figures that make sense
+jq -e '[.paths[] | select(.status == "ok")] | length >= 1' "$j" >/dev/null || fail "no path was measured"
+jq -e '.paths[] | select(.status == "ok") | select(.tx_bytes <= 0 or .rx_bytes <= 0 or .mbit_s <= 0 or .guest_irqs <= 0 or .rtt_ms <= 0)' "$j" >/dev/null &&
+	fail "a measured path has a zero figure"
+jq -e '.paths[] | select(.status == "ok" and .path != "native") | select((.vm_exits // 0) <= 0 or (.vmm_cpu_s // 0) <= 0)' "$j" >/dev/null &&
+	fail "a VM path without exits or VMM CPU time"
+# an unavailable path has a reason and no number
+jq -e '.paths[] | select(.status == "unavailable") | select((.reason // "") == "" or .mbit_s != null)' "$j" >/dev/null &&
+	fail "an unavailable path without a reason, or with a figure"
+expect_eq "$(jq -r '.paths[] | select(.path == "native") | .status' "$j")" ok "native path (needs no model)"
+expect_eq "$(jq -r '.paths[] | select(.path == "native") | .driver' "$j")" igbvf "native driver"
+# the PF saw at least what the PF-side paths moved (payload only; frames add headers)
+pf_tx=$(jq '[.paths[] | select(.status == "ok" and (.path == "native" or .path == "passthrough")) | .tx_bytes] | add // 0' "$j")
+pf_rx=$(jq '[.paths[] | select(.status == "ok" and (.path == "native" or .path == "passthrough")) | .rx_bytes] | add // 0' "$j")
+[ $(($(stat_of rx_bytes) - rx0)) -ge "$pf_tx" ] || fail "the PF received $(($(stat_of rx_bytes) - rx0)) bytes, less than the $pf_tx sent to it"
+[ $(($(stat_of tx_bytes) - tx0)) -ge "$pf_rx" ] || fail "the PF sent $(($(stat_of tx_bytes) - tx0)) bytes, less than the $pf_rx received from it"
+if jq -e '[.paths[] | select((.path == "passthrough" or .path == "emulated") and .status == "ok")] | length == 2' "$j" >/dev/null; then
+	jq -e '.ratios.passthrough_vs_emulated > 1' "$j" >/dev/null ||
+		fail "pass-through is not faster than emulation: $(jq -c .ratios "$j")"
+fi
+grep -q '<svg' /tmp/bench-nic.svg && grep -q 'native' /tmp/bench-nic.svg || fail "the chart was not written"
+left_behind "after the run"
+
+# Ctrl-C while the native path measures (the VF in its namespace, iperf3 running): everything goes back.
+ptctl bench nic --vf "$vf" --paths native --duration 60 --kernel "$kernel" >/tmp/int.out 2>/tmp/int.err &
+pid=$!
+wait_for 60 grep -q 'measuring' /tmp/int.err || { kill -INT $pid; fail "the interrupted run never got to measuring"; }
+expect_eq "$(driver_of "$vf")" igbvf "the VF's driver while native runs"
+running iperf3 || fail "no iperf3 while native measures (so the check after Ctrl-C would prove nothing)"
+kill -INT $pid
+wait $pid
+rc=$?
+cat /tmp/int.err
+expect_eq "$rc" 1 "exit status after Ctrl-C"
+grep -q 'interrupted' /tmp/int.err || fail "no word about the interruption"
+left_behind "after Ctrl-C"
+exit 0

@@ -1,0 +1,84 @@
+#!/bin/bash
+# `ptctl assign` / `ptctl unassign` into a running VM of ptctl's own (ACPI PCI hot-plug): an igb VF made by
+# `ptctl sriov create` goes into a VM started with no device; the guest's acpiphp enumerates it, igbvf
+# binds, the guest pings the PF; `unassign` asks the guest to eject it, the guest lets go, the VF is back
+# on the host unbound. A second VM whose guest has acpiphp disabled (it rescans the bus itself and never
+# answers an eject request): `unassign` times out and keeps the device, `--force` takes it back.
+# Prints the time from `assign` to the guest's driver having it. Leaves the host as it found it.
+# rig-timeout: 600
+. /rig/lib.sh
+
+IP=/usr/sbin/ip
+pf=$RIG_IGB
+vfmac=52:54:00:5f:00:21
+host_ip=198.18.2.1 guest_ip=198.18.2.2
+base="console=ttyS0 quiet panic=-1 l2=hotplug peer=$host_ip self=$guest_ip/24 vfmac=$vfmac"
+[ -n "$pf" ] || fail "igb not found"
+[ -c /dev/kvm ] || fail "/dev/kvm missing in the test host"
+dev=$(netdev_of "$pf")
+rig_l2_initrd || fail "cannot assemble the nested guest's initramfs"
+
+cleanup() {
+	ptctl vm stop hp1 >/dev/null 2>&1
+	ptctl vm stop hp2 >/dev/null 2>&1
+	[ -z "${vf:-}" ] || [ "$(driver_of "$vf")" != vfio-pci ] || ptctl release "$vf" >/dev/null
+	ptctl sriov destroy "$pf" >/dev/null
+	$IP addr del "$host_ip/24" dev "$dev" 2>/dev/null
+	[ "${was_up:-1}" = 1 ] || $IP link set "$dev" down
+}
+trap cleanup EXIT
+
+was_up=$(($(cat "/sys/class/net/$dev/flags") & 1))
+$IP link set "$dev" up
+$IP addr add "$host_ip/24" dev "$dev" || fail "cannot add $host_ip to $dev"
+expect_ok ptctl sriov create "$pf" 1
+vf=$(basename "$(readlink "/sys/bus/pci/devices/$pf/virtfn0")")
+expect_ok ptctl sriov set "$pf" 0 mac "$vfmac"
+drv0=$(driver_of "$vf")
+
+# vm_up NAME EXTRA: start a VM with no device and wait for its guest's script to be ready.
+vm_up() {
+	expect_ok ptctl vm start "$1" --kernel "$RIG_GUEST_KERNEL" --initrd "$RIG_GUEST_INITRD" --memory 256M \
+		--cmdline "$base $2"
+	wait_for $((240 * ${RIG_SCALE:-1})) grep -q '^HP-READY' "/run/ptctl/vm/$1/console.log" ||
+		{ cat "/run/ptctl/vm/$1/console.log"; fail "$1: the guest never got ready"; }
+}
+console() { tr -d '\r' <"/run/ptctl/vm/$1/console.log"; }
+
+# Not running: refused, nothing changed.
+expect_rc 1 ptctl assign "$vf" nosuchvm
+expect_match "$out" 'not running' "assign to a VM that is not running"
+expect_eq "$(driver_of "$vf")" "$drv0" "VF driver after the refused assign"
+
+vm_up hp1 ""
+t0=$EPOCHREALTIME
+expect_ok ptctl assign "$vf" hp1 --json
+expect_eq "$(driver_of "$vf")" vfio-pci "VF driver while assigned"
+expect_match "$(ptctl show "$vf")" 'hp1' "show names the VM"
+expect_rc 1 ptctl release "$vf"
+expect_rc 1 ptctl assign "$vf" hp1
+expect_match "$out" 'already assigned to VM hp1' "second assign"
+wait_for $((120 * ${RIG_SCALE:-1})) grep -q '^HP-PING-OK' "/run/ptctl/vm/hp1/console.log" ||
+	{ console hp1; fail "hp1: the guest did not bring the hot-plugged VF up"; }
+t1=$EPOCHREALTIME
+console hp1 | grep '^HP-'
+echo "assign -> guest's igbvf pinging the PF: $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s"
+expect_ok ptctl unassign "$vf" hp1 --timeout 60
+wait_for 60 grep -q '^HP-REMOVED' "/run/ptctl/vm/hp1/console.log" || { console hp1; fail "hp1: no removal seen"; }
+expect_eq "$(driver_of "$vf")" "$drv0" "VF driver after unassign"
+[ ! -e "/run/ptctl/assigned/$vf" ] || fail "assignment record left after unassign"
+ptctl vm stop hp1 >/dev/null
+
+# A guest that never answers an eject request.
+vm_up hp2 "mode=noacpiphp acpiphp.disable=1"
+expect_ok ptctl assign "$vf" hp2 --timeout 120
+wait_for $((120 * ${RIG_SCALE:-1})) grep -q '^HP-HOLD' "/run/ptctl/vm/hp2/console.log" ||
+	{ console hp2; fail "hp2: the guest did not take the VF by rescanning"; }
+expect_rc 1 ptctl unassign "$vf" hp2 --timeout 3
+expect_match "$out" 'did not release it' "unassign of a device the guest keeps"
+expect_eq "$(driver_of "$vf")" vfio-pci "VF driver after the timed-out unassign"
+expect_ok ptctl unassign "$vf" hp2 --timeout 3 --force
+expect_eq "$(driver_of "$vf")" "$drv0" "VF driver after unassign --force"
+[ ! -e "/run/ptctl/assigned/$vf" ] || fail "assignment record left after unassign --force"
+ptctl vm stop hp2 >/dev/null
+
