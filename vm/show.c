@@ -104,7 +104,7 @@ static int memory_json(struct vm *vm, json_object *o)
 		r = json_add(e, "host_physical", ra);
 	}
 	free(runs);
-	return r < 0 ? (json_object_put(a), r) : json_add(o, "memory", a);
+	return r < 0 ? (json_object_put(a), r) : json_add(o, "memory_map", a);
 }
 
 int vm_show_json(struct vm *vm, json_object **ret)
