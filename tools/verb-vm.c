@@ -564,6 +564,13 @@ static int vm_start_run(int argc, char **argv, const struct verb_ctx *ctx)
 	if (n == 3 && memcmp(buf, "ok\n", 3) == 0) {
 		close(err[0]);
 		vm_path(logp, sizeof(logp), o.name, "console.log");
+		if (ctx->json) {
+			_cleanup_json_ json_object *j = json_object_new_object();
+			if (!j || json_add_str(j, "name", o.name) < 0 || json_add_int(j, "pid", pid) < 0 ||
+			    json_add_str(j, "console_log", logp) < 0)
+				return EXIT_FAIL;
+			return out_record(stdout, j) < 0 ? EXIT_FAIL : EXIT_OK;
+		}
 		printf("%s: started (pid %ld); console log %s, attach with 'ptctl vm console %s'\n", o.name, (long)pid,
 		       logp, o.name);
 		return EXIT_OK;
@@ -899,7 +906,7 @@ PTCTL_VERB(vm_run, .name = "vm run", .synopsis = "NAME --kernel FILE [--initrd F
 		   "    ptctl vm run vm1 --kernel /boot/vmlinuz --initrd initrd.img --memory 1G --assign 0000:01:10.0\n");
 
 PTCTL_VERB(vm_start, .name = "vm start", .synopsis = "NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--memory SIZE] [--cpus N] [--hugepages 2m|1g] [--backing B] [--prefault] [--assign ADDRESS]... [--keep-bound] [--nic MODEL[,tap=NAME][,mac=MAC]]... | NAME --from-config [--config DIR]",
-	   .summary = "boot a VM in the background", .run = vm_start_run,
+	   .summary = "boot a VM in the background", .flags = VERB_JSON, .run = vm_start_run,
 	   .help = "DESCRIPTION\n"
 		   "    Like 'ptctl vm run', but the VM runs in a background process: the console goes to\n"
 		   "    /run/ptctl/vm/NAME/console.log and 'ptctl vm console NAME' attaches to it. Returns once the\n"
