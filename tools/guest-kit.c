@@ -63,7 +63,7 @@ const char guest_kit_measure_sh[] =
 	"i=0\n"
 	"while [ \"$(cat /sys/class/net/$nic/carrier 2>/dev/null)\" != 1 ]; do\n"
 	"\ti=$((i + 1))\n"
-	"\t[ $i -le 100 ] || fail \"$nic: no carrier after 10 s\"\n"
+	"\t[ $i -le 300 ] || fail \"$nic: no carrier after 30 s\"\n"
 	"\tsleep 0.1\n"
 	"done\n"
 	"i=0\n"
