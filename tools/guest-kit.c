@@ -8,6 +8,7 @@
 
 #include "guest-kit.h"
 #include "util/log.h"
+#include "util/root.h"
 
 /* The guest's /init: everything a guest needs before the shared measurement, then power-off. */
 static const char init_sh[] =
@@ -116,13 +117,14 @@ struct guest_kit *guest_kit_free(struct guest_kit *k)
 
 static int read_file(const char *path, char **ret, size_t *ret_len)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* A FIFO given as a file would block the open: the type is checked first (util/root). */
+	_cleanup_close_ int fd = file_open_regular(path, O_RDONLY, NULL);
 	_cleanup_free_ char *buf = NULL;
 	struct stat st;
 	size_t n = 0;
 
 	if (fd < 0)
-		return negative_errno();
+		return fd;
 	if (fstat(fd, &st) < 0)
 		return negative_errno();
 	if (!S_ISREG(st.st_mode))

@@ -564,6 +564,13 @@ static int vm_start_run(int argc, char **argv, const struct verb_ctx *ctx)
 	if (n == 3 && memcmp(buf, "ok\n", 3) == 0) {
 		close(err[0]);
 		vm_path(logp, sizeof(logp), o.name, "console.log");
+		if (ctx->json) {
+			_cleanup_json_ json_object *j = json_object_new_object();
+			if (!j || json_add_str(j, "name", o.name) < 0 || json_add_int(j, "pid", pid) < 0 ||
+			    json_add_str(j, "console_log", logp) < 0)
+				return EXIT_FAIL;
+			return out_record(stdout, j) < 0 ? EXIT_FAIL : EXIT_OK;
+		}
 		printf("%s: started (pid %ld); console log %s, attach with 'ptctl vm console %s'\n", o.name, (long)pid,
 		       logp, o.name);
 		return EXIT_OK;
@@ -751,7 +758,7 @@ static int show_tables(json_object *o)
 {
 	_cleanup_json_ json_object *bars = json_object_new_array(), *irqs = json_object_new_array(),
 				   *mem = json_object_new_array();
-	json_object *devs = get(o, "devices"), *m = get(o, "memory"), *row;
+	json_object *devs = get(o, "devices"), *m = get(o, "memory_map"), *row;
 	char size[32];
 	int r = 0;
 
@@ -811,6 +818,16 @@ static int show_tables(json_object *o)
 										      ARRAY_SIZE(irq_columns))) < 0)
 		return r;
 	printf("\nMEMORY\n");
+	if (get(o, "ram")) {
+		json_object *ram = get(o, "ram");
+		char page[32], huge[32] = "";
+		format_size(page, sizeof(page), (uint64_t)json_object_get_int64(get(ram, "page_size")));
+		if (get(ram, "huge_bytes"))
+			format_size(huge, sizeof(huge), (uint64_t)json_object_get_int64(get(ram, "huge_bytes")));
+		printf("  backing %s, %s pages%s (%s)%s%s%s\n", json_object_get_string(get(ram, "backing")), page,
+		       json_object_get_boolean(get(ram, "transparent")) ? " where the kernel has them" : "",
+		       json_object_get_string(get(ram, "why")), *huge ? "; " : "", huge, *huge ? " in huge pages now" : "");
+	}
 	return out_table(stdout, mem, mem_columns, ARRAY_SIZE(mem_columns));
 }
 
@@ -899,7 +916,7 @@ PTCTL_VERB(vm_run, .name = "vm run", .synopsis = "NAME --kernel FILE [--initrd F
 		   "    ptctl vm run vm1 --kernel /boot/vmlinuz --initrd initrd.img --memory 1G --assign 0000:01:10.0\n");
 
 PTCTL_VERB(vm_start, .name = "vm start", .synopsis = "NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--memory SIZE] [--cpus N] [--hugepages 2m|1g] [--backing B] [--prefault] [--assign ADDRESS]... [--keep-bound] [--nic MODEL[,tap=NAME][,mac=MAC]]... | NAME --from-config [--config DIR]",
-	   .summary = "boot a VM in the background", .run = vm_start_run,
+	   .summary = "boot a VM in the background", .flags = VERB_JSON, .run = vm_start_run,
 	   .help = "DESCRIPTION\n"
 		   "    Like 'ptctl vm run', but the VM runs in a background process: the console goes to\n"
 		   "    /run/ptctl/vm/NAME/console.log and 'ptctl vm console NAME' attaches to it. Returns once the\n"
@@ -937,10 +954,10 @@ PTCTL_VERB(vm_show, .name = "vm show", .synopsis = "NAME", .summary = "show a ru
 		   "    region's guest-physical range, host virtual address, page size, whether it is mapped into\n"
 		   "    the IOMMU (IOVA = guest-physical), and its host-physical runs from /proc/PID/pagemap.\n\n"
 		   "JSON\n"
-		   "    {name, pid, cpus, memory, devices: [{address (host, null for emulated devices),\n"
+		   "    {name, pid, cpus, devices: [{address (host, null for emulated devices),\n"
 		   "    guest_address, slot, model, interrupt_mode (msix, msi, intx, none), bars: [{index, type,\n"
 		   "    guest_address, size, decoding, kvm_slots}], interrupts: [{type, index, guest_vector,\n"
 		   "    dest_apic_id, msi_address, msi_data, gsi, masked, pending, host_irq, host_count,\n"
-		   "    host_affinity}]}], memory: [{gpa_start, gpa_end, hva, size, page_size, iommu_mapped,\n"
+		   "    host_affinity}]}], memory (bytes), memory_map: [{gpa_start, gpa_end, hva, size, page_size, iommu_mapped,\n"
 		   "    resident, host_physical_runs, host_physical_hidden, host_physical: [{gpa, hpa, size}]\n"
 		   "    (the first 32 runs)}]}. hpa reads 0 when the kernel hides PFNs (no CAP_SYS_ADMIN).\n");

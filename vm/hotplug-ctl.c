@@ -45,6 +45,26 @@ static int reply_error(char **reply, const char *fmt, const char *a, const char 
 	return asprintf(reply, fmt, a, b) < 0 ? -ENOMEM : 0;
 }
 
+/* The device the command names, plugged into this VM: its slot (>= 1), or 0 with *reply set to the error
+ * (the return value of reply_error, negative only without memory, then). */
+static int plugged_slot(struct vm *vm, const char *args, char addr[PCI_ADDR_STRLEN], const char **rest,
+			char **reply, int *ret_r)
+{
+	int slot;
+
+	*ret_r = 0;
+	if (parse_addr(args, addr, rest) < 0) {
+		*ret_r = reply_error(reply, "error %s%s: not a PCI address", args, "");
+		return 0;
+	}
+	slot = find(vm, addr);
+	if (slot < 0) {
+		*ret_r = reply_error(reply, "error %s: not plugged into this VM%s", addr, "");
+		return 0;
+	}
+	return slot;
+}
+
 static int cmd_plug(struct vm *vm, const char *args, char **reply, void *opaque)
 {
 	char addr[PCI_ADDR_STRLEN];
@@ -75,14 +95,11 @@ static int cmd_slot(struct vm *vm, const char *args, char **reply, void *opaque)
 {
 	char addr[PCI_ADDR_STRLEN];
 	const char *rest;
-	int slot;
+	int slot, r;
 
 	(void)opaque;
-	if (parse_addr(args, addr, &rest) < 0)
-		return reply_error(reply, "error %s%s: not a PCI address", args, "");
-	slot = find(vm, addr);
-	if (slot < 0)
-		return reply_error(reply, "error %s: not plugged into this VM%s", addr, "");
+	if (!(slot = plugged_slot(vm, args, addr, &rest, reply, &r)))
+		return r;
 	return asprintf(reply, "ok slot=%d state=%s", slot,
 			vm_slot_state_to_string(vm_hotplug_state(vm, (unsigned)slot))) < 0
 		       ? -ENOMEM
@@ -96,11 +113,8 @@ static int cmd_unplug(struct vm *vm, const char *args, char **reply, void *opaqu
 	int slot, r;
 
 	(void)opaque;
-	if (parse_addr(args, addr, &rest) < 0)
-		return reply_error(reply, "error %s%s: not a PCI address", args, "");
-	slot = find(vm, addr);
-	if (slot < 0)
-		return reply_error(reply, "error %s: not plugged into this VM%s", addr, "");
+	if (!(slot = plugged_slot(vm, args, addr, &rest, reply, &r)))
+		return r;
 	r = vm_hotplug_request_eject(vm, (unsigned)slot);
 	if (r < 0)
 		return reply_error(reply, "error %s: %s", addr, strerror(-r));
@@ -116,11 +130,8 @@ static int cmd_remove(struct vm *vm, const char *args, char **reply, void *opaqu
 	int slot, r;
 
 	(void)opaque;
-	if (parse_addr(args, addr, &rest) < 0)
-		return reply_error(reply, "error %s%s: not a PCI address", args, "");
-	slot = find(vm, addr);
-	if (slot < 0)
-		return reply_error(reply, "error %s: not plugged into this VM%s", addr, "");
+	if (!(slot = plugged_slot(vm, args, addr, &rest, reply, &r)))
+		return r;
 	r = vm_hotplug_remove(vm, (unsigned)slot, streq(rest, "force"), &dev);
 	if (r == -EBUSY)
 		return reply_error(reply, "error %s: the guest has not released it (remove it with force)%s", addr, "");

@@ -54,7 +54,7 @@ done <"$top/data/85-ptctl.rules.in"
 
 # --- systemd-analyze verify
 if ! command -v systemd-analyze >/dev/null; then
-	echo "test-units: systemd-analyze not installed: verify skipped"
+	echo "SKIP(systemd): systemd-analyze not installed: verify did not run"
 	[ "$fails" = 0 ] && exit 77
 	exit 1
 fi
@@ -67,7 +67,7 @@ out=$(MANPATH=$tmp/man SYSTEMD_UNIT_PATH=$tmp/units: systemd-analyze verify "$tm
 	"$tmp/units/ptctl-vm@test.service" 2>&1)
 rc=$?
 if [ $rc != 0 ] && grep -qiE 'failed to (initialize|set up) manager|operation not permitted' <<<"$out"; then
-	echo "test-units: systemd-analyze cannot run here ($out): verify skipped"
+	echo "SKIP(systemd): systemd-analyze cannot run here ($out): verify did not run"
 	[ "$fails" = 0 ] && exit 77
 	exit 1
 fi

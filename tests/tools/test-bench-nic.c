@@ -497,6 +497,10 @@ static void test_kernel_release(void **s)
 	assert_int_equal(guest_kit_kernel_release(path, &rel), -ENOEXEC);
 	unlink(path);
 	assert_int_equal(guest_kit_kernel_release("/nonexistent/vmlinuz", &rel), -ENOENT);
+	/* A FIFO is refused at once, not opened (the open would wait for a writer forever). */
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_int_equal(guest_kit_kernel_release(path, &rel), -EINVAL);
+	unlink(path);
 
 	/* a real one, if this host has it */
 	FILE *f = popen("ls /boot/vmlinuz-* 2>/dev/null | head -n1", "r");

@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "tests/lib/testskip.h"
 #include "vm/devices/devices.h"
 #include "vm/devices/virtio.h"
 
@@ -37,6 +38,7 @@
 #define TX_BUFS 0x300000ull
 
 static bool env_ok;
+static const char *skip_need, *skip_why; /* why not env_ok */
 static struct vm *vm;
 static unsigned slot;
 static uint64_t bar;
@@ -100,15 +102,19 @@ static int setup(void **s)
 	const char *why = NULL;
 	(void)s;
 
-	if (access("/dev/kvm", R_OK | W_OK) != 0 || access("/dev/net/tun", R_OK | W_OK) != 0 ||
-	    unshare(CLONE_NEWNET | CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
-	    mount("sysfs", "/sys", "sysfs", 0, NULL) != 0) {
-		fprintf(stderr, "test-virtio-net: needs /dev/kvm, /dev/net/tun and a private network namespace, skipping\n");
+	if (!test_have_kvm()) {
+		skip_need = "kvm", skip_why = "no usable /dev/kvm";
 		return 0;
 	}
-	if (vm_new(&cfg, &vm, &why) < 0) {
-		fprintf(stderr, "test-virtio-net: cannot create a VM (%s), skipping\n", why ? why : "?");
+	if (access("/dev/net/tun", R_OK | W_OK) != 0 || unshare(CLONE_NEWNET | CLONE_NEWNS) != 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 || mount("sysfs", "/sys", "sysfs", 0, NULL) != 0) {
+		skip_need = "netns", skip_why = "no /dev/net/tun or no private network namespace (needs root)";
 		return 0;
+	}
+	/* with KVM here, a VM that cannot be made is a failure, not a skip */
+	if (vm_new(&cfg, &vm, &why) < 0) {
+		fprintf(stderr, "test-virtio-net: cannot create a VM (%s)\n", why ? why : "?");
+		return -1;
 	}
 	env_ok = true;
 	return 0;
@@ -135,7 +141,7 @@ static void test_discover(void **s)
 	int r;
 	(void)s;
 	if (!env_ok)
-		skip();
+		TEST_SKIP(skip_need, "%s", skip_why);
 
 	r = vm_virtio_net_add(vm, &nic, 0, &why);
 	assert_true(r > 0);
@@ -288,7 +294,7 @@ static void test_tx(void **s)
 	ssize_t n;
 	(void)s;
 	if (!env_ok)
-		skip();
+		TEST_SKIP(skip_need, "%s", skip_why);
 
 	driver_init();
 	/* Header (12 bytes, no offload) and a 300-byte frame in two descriptors. */
@@ -323,7 +329,7 @@ static void test_rx(void **s)
 	uint8_t frame[400], *buf;
 	(void)s;
 	if (!env_ok)
-		skip();
+		TEST_SKIP(skip_need, "%s", skip_why);
 
 	/* Four receive buffers of 2 KiB each. */
 	for (unsigned i = 0; i < 4; i++) {
@@ -367,7 +373,7 @@ static void test_hostile_then_reset(void **s)
 {
 	(void)s;
 	if (!env_ok)
-		skip();
+		TEST_SKIP(skip_need, "%s", skip_why);
 
 	wait_vector(device(), 0, 0); /* clear the config vector */
 	/* A TX chain that loops on itself. */
@@ -422,5 +428,5 @@ int main(void)
 		cmocka_unit_test(test_rx),
 		cmocka_unit_test(test_hostile_then_reset),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return test_exit(cmocka_run_group_tests(tests, setup, teardown));
 }

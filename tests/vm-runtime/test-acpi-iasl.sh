@@ -4,7 +4,7 @@
 set -u
 build=${BUILD:-build}
 if ! command -v iasl >/dev/null; then
-	echo "test-acpi-iasl: iasl not installed (tools/install-deps installs acpica-tools): skipped"
+	echo "SKIP(iasl): iasl not installed (tools/install-deps installs acpica-tools)"
 	exit 77
 fi
 tmp=$(mktemp -d)

@@ -161,6 +161,13 @@ kill -0 "$pid" 2>/dev/null && fail "the VM process $pid survived vm stop"
 out=$("$PTCTL" vm stop bg 2>&1)
 [ $? = 1 ] && echo "$out" | grep -q "not running" || fail "stop of a stopped VM: $out"
 
+# vm start --json: the result as JSON (name, pid, console log), then stopped as usual.
+json=$("$PTCTL" --json vm start bj --kernel "$k" --memory 64M --cmdline "h json" 2>&1) || fail "vm start --json: $json"
+jpid=$(echo "$json" | python3 -c 'import json, sys; d = json.load(sys.stdin); assert d["name"] == "bj"; print(d["pid"])') ||
+	fail "vm start --json: not the JSON record: $json"
+[ -n "$jpid" ] && echo "$jpid" >>"$tmp/pids"
+"$PTCTL" vm stop bj || fail "vm stop bj"
+
 # Foreground VM stopped from outside: exit status 5.
 "$PTCTL" vm run fg --kernel "$k" --memory 64M --cmdline "h foreground" </dev/null >"$tmp/fg.out" 2>&1 &
 fgpid=$!

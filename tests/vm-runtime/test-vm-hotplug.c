@@ -7,12 +7,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "tests/lib/testskip.h"
 #include "vm/internal.h"
 
-static bool have_kvm(void)
-{
-	return access("/dev/kvm", R_OK | W_OK) == 0;
-}
 
 struct dev {
 	struct vm_pci_device pci;
@@ -55,7 +52,7 @@ static int setup(void **state)
 	const char *why = NULL;
 
 	*state = NULL;
-	if (!have_kvm())
+	if (!test_have_kvm())
 		return 0;
 	assert_int_equal(vm_new(&cfg, &vm, &why), 0);
 	*state = vm;
@@ -102,7 +99,7 @@ static void test_plug_accept_eject(void **state)
 	int slot;
 
 	if (!vm)
-		skip();
+		TEST_SKIP("kvm", "no usable /dev/kvm");
 	x = dev_new();
 	pio_write(vm, GPE_EN, 2, 0x2); /* the guest's OSPM enables GPE 1 (it has \_GPE._E01) */
 	assert_int_equal(vm->hotplug.sci_level, 0);
@@ -152,7 +149,7 @@ static void test_timeout_and_force(void **state)
 	int slot;
 
 	if (!vm)
-		skip();
+		TEST_SKIP("kvm", "no usable /dev/kvm");
 	x = dev_new();
 	slot = vm_hotplug_add(vm, &x->pci, 7);
 	assert_int_equal(slot, 7);
@@ -179,7 +176,7 @@ static void test_hostile_guest(void **state)
 	struct vm_pci_device *back = NULL;
 
 	if (!vm)
-		skip();
+		TEST_SKIP("kvm", "no usable /dev/kvm");
 	/* Ejecting empty slots, the host bridge, everything at once: nothing changes. */
 	pio_write(vm, B0EJ, 4, 0xffffffff);
 	for (unsigned s = 0; s < 32; s++)
@@ -226,7 +223,7 @@ static void test_remove_under_load(void **state)
 	pthread_t t;
 
 	if (!vm)
-		skip();
+		TEST_SKIP("kvm", "no usable /dev/kvm");
 	for (int i = 0; i < 200; i++) {
 		struct dev *x = dev_new();
 		struct vm_pci_device *back = NULL;
@@ -253,10 +250,5 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hostile_guest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_under_load, setup, teardown),
 	};
-	int failed = cmocka_run_group_tests(tests, NULL, NULL);
-	if (!have_kvm()) {
-		fprintf(stderr, "test-vm-hotplug: no usable /dev/kvm here: skipped\n");
-		return failed ? 1 : 77;
-	}
-	return failed ? 1 : 0;
+	return test_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

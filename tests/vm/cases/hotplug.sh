@@ -5,7 +5,8 @@
 # on the host unbound. A second VM whose guest has acpiphp disabled (it rescans the bus itself and never
 # answers an eject request): `unassign` times out and keeps the device, `--force` takes it back.
 # Prints the time from `assign` to the guest's driver having it. Leaves the host as it found it.
-# rig-timeout: 600
+# Then the peer in the same boot: QEMU's device_add / device_del of the same VF, timed against ptctl's.
+# rig-timeout: 900
 . /rig/lib.sh
 
 IP=/usr/sbin/ip
@@ -19,8 +20,8 @@ dev=$(netdev_of "$pf")
 rig_l2_initrd || fail "cannot assemble the nested guest's initramfs"
 
 cleanup() {
-	ptctl vm stop hp1 >/dev/null 2>&1
-	ptctl vm stop hp2 >/dev/null 2>&1
+	[ -z "${qpid:-}" ] || qcleanup
+	for v in hp1 hp2 hp3; do ptctl vm stop $v >/dev/null 2>&1; done
 	[ -z "${vf:-}" ] || [ "$(driver_of "$vf")" != vfio-pci ] || ptctl release "$vf" >/dev/null
 	ptctl sriov destroy "$pf" >/dev/null
 	$IP addr del "$host_ip/24" dev "$dev" 2>/dev/null
@@ -55,6 +56,7 @@ t0=$EPOCHREALTIME
 expect_ok ptctl assign "$vf" hp1 --json
 expect_eq "$(driver_of "$vf")" vfio-pci "VF driver while assigned"
 expect_match "$(ptctl show "$vf")" 'hp1' "show names the VM"
+expect_match "$(ptctl vm show hp1 --json)" "$vf" "vm show lists the hot-plugged VF"
 expect_rc 1 ptctl release "$vf"
 expect_rc 1 ptctl assign "$vf" hp1
 expect_match "$out" 'already assigned to VM hp1' "second assign"
@@ -82,3 +84,50 @@ expect_eq "$(driver_of "$vf")" "$drv0" "VF driver after unassign --force"
 [ ! -e "/run/ptctl/assigned/$vf" ] || fail "assignment record left after unassign --force"
 ptctl vm stop hp2 >/dev/null
 
+# The peer, in the same test host boot: QEMU (i440fx: ACPI PCI hot-plug on bus 0, the same mechanism)
+# with the same guest kernel, initramfs and script; device_add / device_del of the same VF through its
+# monitor. Compared: from the command to the guest's igbvf having the device (HP-NETDEV), and from the
+# eject request to the guest letting go. ptctl's side is timed the same way right after.
+expect_ok ptctl bind "$vf"
+mon=/tmp/qmon
+rm -f $mon.in $mon.out
+mkfifo $mon.in $mon.out
+qlog=/tmp/qemu-hp.log
+: >"$qlog"
+kernel=$RIG_GUEST_KERNEL
+[ -f /rig/guest/vmlinux ] && kernel=/rig/guest/vmlinux
+qemu-system-x86_64 -machine pc,accel=kvm -cpu qemu64 -smp 1 -m 256 -nodefaults -display none -no-reboot \
+	-serial "file:$qlog" -chardev pipe,id=mon,path=$mon -mon chardev=mon,mode=readline \
+	-kernel "$kernel" -initrd "$RIG_GUEST_INITRD" -append "$base" </dev/null >/tmp/qemu-hp.err 2>&1 &
+qpid=$!
+cat $mon.out >/tmp/qmon.log &
+catpid=$!
+qcleanup() { kill "$qpid" "$catpid" 2>/dev/null; wait "$qpid" "$catpid" 2>/dev/null; rm -f $mon.in $mon.out; qpid=; }
+wait_for $((240 * ${RIG_SCALE:-1})) grep -q '^HP-READY' "$qlog" || { qcleanup; cat "$qlog" /tmp/qemu-hp.err; fail "QEMU's guest never got ready"; }
+t0=$EPOCHREALTIME
+echo "device_add vfio-pci,host=$vf,id=hp0" >$mon.in
+wait_for 120 grep -q '^HP-NETDEV' "$qlog" || { qcleanup; cat "$qlog" /tmp/qmon.log; fail "QEMU's guest never got the VF"; }
+q_plug=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+wait_for 120 grep -q '^HP-PING-OK' "$qlog" || { qcleanup; cat "$qlog"; fail "QEMU's guest did not ping through the VF"; }
+t0=$EPOCHREALTIME
+echo "device_del hp0" >$mon.in
+wait_for 60 grep -q '^HP-REMOVED' "$qlog" || { qcleanup; cat "$qlog" /tmp/qmon.log; fail "QEMU's guest never let the VF go"; }
+q_unplug=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+echo "quit" >$mon.in
+qcleanup
+expect_ok ptctl release "$vf"
+
+vm_up hp3 ""
+t0=$EPOCHREALTIME
+expect_ok ptctl assign "$vf" hp3
+wait_for 120 grep -q '^HP-NETDEV' "/run/ptctl/vm/hp3/console.log" || { console hp3; fail "hp3: no netdev"; }
+p_plug=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+wait_for 120 grep -q '^HP-PING-OK' "/run/ptctl/vm/hp3/console.log" || { console hp3; fail "hp3: no ping"; }
+t0=$EPOCHREALTIME
+expect_ok ptctl unassign "$vf" hp3 --timeout 60
+p_unplug=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+ptctl vm stop hp3 >/dev/null 2>&1
+echo "hot-plug, command to the guest's igbvf netdev: ptctl ${p_plug} s, QEMU ${q_plug} s, ptctl/QEMU" \
+	"$(awk -v a="$p_plug" -v b="$q_plug" 'BEGIN { printf "%.2f", a / b }') (target <= 1.0; test host load $(cut -d' ' -f1 /proc/loadavg))"
+echo "hot-unplug, eject request to the device gone: ptctl ${p_unplug} s (unassign, host driver back included)," \
+	"QEMU ${q_unplug} s (device_del to the guest's removal)"

@@ -113,6 +113,10 @@ kill_each() {
 }
 
 tmpd=$(mktemp -d)
+# The real kernel's sysfs reads cleanly with the shared attribute parsers: no device, no field unreadable.
+ptctl list >/dev/null 2>"$tmpd/list.err" || fail "ptctl list: $(cat "$tmpd/list.err")"
+[ ! -s "$tmpd/list.err" ] || fail "ptctl list found unreadable attributes on the real kernel: $(cat "$tmpd/list.err")"
+ptctl --json list | jq -e 'all(.[]; has("unreadable") | not)' >/dev/null || fail "list --json marks something unreadable"
 vf=
 cleanup() {
 	recover 2>/dev/null
