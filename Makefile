@@ -5,10 +5,14 @@
 #                        that should run here was skipped, unless asked: ALLOW_SKIP=kvm,rig,... (or RIG=0 for
 #                        the rig), and then it ends with INCOMPLETE (see README.md, Tests)
 #   make check SANITIZE=1  unit tests under ASan+UBSan (separate build dir)
-#   make stress          the long rig runs (tests/vm/stress/*.sh): 200 bind/release round trips, SIGKILL at every step
+#   make stress          the long rig runs (tests/vm/stress/*.sh): 200 bind/release round trips, SIGKILL at every step,
+#                        a configured VM (cfg-vm.sh)
 #   make demo            install what is needed, build, boot the test host, walk through the flow
 #   make bench           benchmarks on the test host rig (tests/vm/bench/*.sh, one boot; long: prints figures;
 #                        BENCH_DURATION=S: seconds per direction of ptctl bench nic)
+#   make fuzz            build the fuzz targets (tests/fuzz/) with clang's libFuzzer and run each FUZZ_S seconds
+#                        (default 10); their corpora are replayed by make unit, and by make check also under
+#                        ASan+UBSan (make SANITIZE=1 fuzz-replay; tests/fuzz/README.md)
 #   make install         PREFIX=/usr/local DESTDIR=
 
 PREFIX ?= /usr/local
@@ -25,7 +29,12 @@ SYSTEMDGENERATORDIR ?= $(or $(call pcvar,systemd,systemdsystemgeneratordir),/lib
 UDEVDIR ?= $(or $(call pcvar,udev,udevdir),/lib/udev)
 BASHCOMPDIR ?= $(or $(call pcvar,bash-completion,completionsdir),$(PREFIX)/share/bash-completion/completions)
 
-ifeq ($(SANITIZE),1)
+ifeq ($(FUZZ),1)
+# make fuzz: everything built by clang with libFuzzer's coverage and ASan+UBSan, in its own folder
+BUILD ?= build-fuzz
+override CC := clang
+SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else ifeq ($(SANITIZE),1)
 BUILD ?= build-san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 else
@@ -61,8 +70,36 @@ RIG_TOOLS := $(patsubst tests/vm/tools/%.c,$(BUILD)/rig-tools/%,$(RIG_TOOL_SRCS)
 DATA := $(patsubst data/%.in,$(BUILD)/data/%,$(wildcard data/*.in))
 MANPAGES := $(BUILD)/man/ptctl.8
 
-.PHONY: all unit check rig-check stress demo bench install clean deps
-all: $(BUILD)/ptctl $(RIG_TOOLS) $(TEST_BINS) $(FIXTURES) $(DATA) $(MANPAGES)
+# Fuzz targets: tests/fuzz/fuzz-NAME.c, each linked with a replay main (gcc, part of all: make unit replays
+# tests/fuzz/corpus/NAME/ through it) and, for make fuzz, with libFuzzer.
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz-*.c)
+FUZZ_REPLAYS := $(patsubst tests/fuzz/fuzz-%.c,$(BUILD)/fuzz/replay-%,$(FUZZ_SRCS))
+FUZZ_BINS := $(patsubst tests/fuzz/fuzz-%.c,$(BUILD)/fuzz/fuzz-%,$(FUZZ_SRCS))
+FUZZ_S ?= 10
+
+.PHONY: all unit check rig-check stress demo bench install clean deps fuzz fuzz-bins fuzz-replay
+all: $(BUILD)/ptctl $(RIG_TOOLS) $(TEST_BINS) $(FIXTURES) $(DATA) $(MANPAGES) $(FUZZ_REPLAYS)
+
+$(BUILD)/fuzz/replay-%: tests/fuzz/fuzz-%.c tests/fuzz/replay.c tests/fuzz/skip.c tests/fuzz/fuzz.h $(BUILD)/libptctl.a
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(LDFLAGS) -o $@ tests/fuzz/replay.c tests/fuzz/skip.c $< \
+		$(BUILD)/libptctl.a $(LIBS)
+
+$(BUILD)/fuzz/fuzz-%: tests/fuzz/fuzz-%.c tests/fuzz/skip.c tests/fuzz/fuzz.h $(BUILD)/libptctl.a
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(LDFLAGS) -fsanitize=fuzzer -o $@ tests/fuzz/skip.c $< \
+		$(BUILD)/libptctl.a $(LIBS)
+
+fuzz-bins: $(FUZZ_BINS)
+
+# The corpora replayed by a sanitizer build (make check runs it with SANITIZE=1): a regression that reads
+# out of bounds or misaligned without crashing still fails.
+fuzz-replay: $(FUZZ_REPLAYS)
+	@ALLOW_SKIP="$(ALLOW_SKIP)" BUILD=$(BUILD) tests/run-unit tests/fuzz/test-replay.sh
+
+fuzz:
+	$(MAKE) --no-print-directory FUZZ=1 fuzz-bins
+	FUZZ_S=$(FUZZ_S) tests/fuzz/run-fuzz build-fuzz
 
 $(BUILD)/data/%: data/%.in Makefile
 	@mkdir -p $(dir $@)
@@ -132,6 +169,7 @@ check:
 	$(MAKE) --no-print-directory all
 	@mkdir -p $(BUILD) && : >$(BUILD)/check-notes
 	@CHECK_NOTES=$(abspath $(BUILD)/check-notes) $(MAKE) --no-print-directory unit
+	@CHECK_NOTES=$(abspath $(BUILD)/check-notes) $(MAKE) --no-print-directory SANITIZE=1 fuzz-replay
 	@CHECK_NOTES=$(abspath $(BUILD)/check-notes) $(MAKE) --no-print-directory rig-check
 	@if [ -s $(BUILD)/check-notes ]; then \
 		echo; echo "************************************************************************"; \
@@ -151,9 +189,12 @@ demo:
 	BUILD=$(BUILD) tests/vm/rig demo
 
 # Benchmarks print figures side by side (ptctl against QEMU in one test host boot); they judge nothing.
+# The machine's own load average is printed around the run: the test host cannot see it.
 bench: $(BUILD)/ptctl $(RIG_TOOLS)
+	@echo "bench: load average of this machine before: $$(cut -d' ' -f1-3 /proc/loadavg) ($$(nproc) CPUs)"
 	BUILD=$(BUILD) RIG_APPEND="$(if $(BENCH_DURATION),bench_duration=$(BENCH_DURATION))" \
 		tests/vm/rig exec $(sort $(wildcard tests/vm/bench/*.sh))
+	@echo "bench: load average of this machine after: $$(cut -d' ' -f1-3 /proc/loadavg)"
 
 install: $(BUILD)/ptctl $(DATA) $(MANPAGES)
 	install -D -m 0755 $(BUILD)/ptctl $(DESTDIR)$(BINDIR)/ptctl
@@ -167,6 +208,6 @@ install: $(BUILD)/ptctl $(DATA) $(MANPAGES)
 	install -d -m 0755 $(DESTDIR)/etc/ptctl
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

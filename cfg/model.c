@@ -287,7 +287,10 @@ static int proto_set(struct proto *p, const struct cfg_entry *e, const struct ke
 	if (!k->repeatable)
 		for (size_t i = 0; i < p->n; i++)
 			if (streq(p->e[i].key, e->key)) {
-				p->e[i] = *e; /* a drop-in overrides */
+				/* A drop-in overrides; repeating the same value (the keys that name the object)
+				 * keeps where it was first said. */
+				if (!streq(p->e[i].value, e->value))
+					p->e[i] = *e;
 				return 0;
 			}
 	if (k->repeatable && !*e->value) {

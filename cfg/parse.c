@@ -418,7 +418,7 @@ int cfg_read_files(const char *const *dirs, bool root_prefixed, struct cfg *c, s
 
 	for (const char *const *d = dirs; *d && r >= 0; d++)
 		r = scan_dir(*d, NULL, root_prefixed, &mains, &n_mains, errs);
-	if (r >= 0)
+	if (r >= 0 && n_mains)
 		qsort(mains, n_mains, sizeof(*mains), cmp_found);
 	for (size_t i = 0; i < n_mains && r >= 0; i++) {
 		struct found *drops = NULL;
@@ -431,7 +431,7 @@ int cfg_read_files(const char *const *dirs, bool root_prefixed, struct cfg *c, s
 		snprintf(sub, sizeof(sub), "%s.d", mains[i].name);
 		for (const char *const *d = dirs; *d && r >= 0; d++)
 			r = scan_dir(*d, sub, root_prefixed, &drops, &n_drops, errs);
-		if (r >= 0)
+		if (r >= 0 && n_drops)
 			qsort(drops, n_drops, sizeof(*drops), cmp_found);
 		for (size_t k = 0; k < n_drops && r >= 0; k++)
 			r = parse_path(c, &drops[k], true, i, raw, errs);

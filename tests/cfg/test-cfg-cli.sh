@@ -37,6 +37,14 @@ gold check-good.txt 0 config check --config "$here/configs/good"
 gold check-broken.txt 2 config check --config "$here/configs/broken"
 gold show-broken.txt 2 config show --config "$here/configs/broken"
 gold show-none.txt 0 config show
+gold vms.txt 0 config vms --config "$here/configs/good"
+gold vms-autostart.txt 0 config vms --autostart --names --config "$here/configs/good"
+gold vms.json 0 --json config vms --config "$here/configs/good"
+# vm run --from-config: the [VM] section through the command line's own option code
+gold vm-from-config-none.txt 2 vm run nosuch --from-config --config "$here/configs/good"
+gold vm-from-config-mixed.txt 2 vm run vm1 --from-config --cpus 2 --config "$here/configs/good"
+gold vm-config-alone.txt 2 vm run vm1 --kernel /k --config "$here/configs/good"
+gold vm-from-config-absent.txt 1 vm run vm1 --from-config --config "$here/configs/good"
 
 # The standard directories under the root: /etc wins over /usr/lib for the same name.
 mkdir -p "$root/etc/ptctl" "$root/usr/lib/ptctl"

@@ -400,6 +400,57 @@ static void test_release_to_host(void **state)
 	cfg_free(c);
 }
 
+/* Group=yes moves the whole IOMMU group (fakesys's sample host: 00:1f.0/.2/.3 share group 4). */
+static int setup_sample(void **state)
+{
+	struct fakesys *fs;
+	if (fakesys_new(&fs) < 0 || fakesys_add_sample_host(fs, true) < 0)
+		return -1;
+	*state = fs;
+	return 0;
+}
+
+static void test_group(void **state)
+{
+	struct fakesys *fs = *state;
+	struct cfg *c = config(fs, "[Device]\nAddress=0000:00:1f.3\nDriver=vfio-pci\nGroup=yes\n");
+	struct cfg_plan *p = NULL;
+	struct cfg_apply_result res;
+
+	assert_int_equal(cfg_plan_new(c, NULL, &ops, &p), 0);
+	assert_int_equal(p->n_steps, 1);
+	assert_string_equal(p->steps[0].text, "0000:00:1f.3: bind i801_smbus -> vfio-pci (with its IOMMU group)");
+	assert_int_equal(cfg_apply(p, &ops, NULL, NULL, &res), 0);
+	cfg_apply_result_clear(&res);
+	cfg_plan_free(p);
+	for (const char *const *d = (const char *const[]){ "0000:00:1f.0", "0000:00:1f.2", "0000:00:1f.3", NULL }; *d; d++) {
+		_cleanup_free_ char *drv = driver(fs, *d);
+		assert_string_equal(drv, "vfio-pci");
+	}
+	cfg_free(c);
+}
+
+/* Without Group=, the device of a shared group is refused by vfio's viability check: apply fails and
+ * nothing changed. */
+static void test_group_refused(void **state)
+{
+	struct fakesys *fs = *state;
+	struct cfg *c = config(fs, "[Device]\nAddress=0000:00:1f.3\nDriver=vfio-pci\n");
+	struct cfg_plan *p = NULL;
+	struct cfg_apply_result res;
+	_cleanup_free_ char *drv = NULL;
+
+	assert_int_equal(cfg_plan_new(c, NULL, &ops, &p), 0);
+	assert_true(cfg_apply(p, &ops, NULL, NULL, &res) < 0);
+	assert_int_equal(res.failed_step, 0);
+	assert_non_null(strstr(res.reason, "0000:00:1f.0"));
+	cfg_apply_result_clear(&res);
+	cfg_plan_free(p);
+	drv = driver(fs, "0000:00:1f.3");
+	assert_string_equal(drv, "i801_smbus");
+	cfg_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -410,6 +461,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_absent_and_invalid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_object_filter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_to_host, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_group, setup_sample, teardown),
+		cmocka_unit_test_setup_teardown(test_group_refused, setup_sample, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

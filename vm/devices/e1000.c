@@ -43,12 +43,18 @@ static void *env_dma(void *opaque, uint64_t gpa, uint64_t len)
 	return vm_gpa_to_hva(e->pci.vm, gpa, len);
 }
 
+#define PCI_COMMAND_INTX_DISABLE_HI 0x04 /* bit 10 of COMMAND, in its high byte */
+#define PCI_STATUS_INTERRUPT 0x08
+
+/* The INTx line follows ICR & IMS; STATUS.Interrupt shows it, COMMAND's INTx disable holds the line low. */
 static void env_irq(void *opaque, bool level)
 {
 	struct e1000_dev *e = opaque;
-	/* INTx disable in COMMAND (bit 10) holds the line low; the driver never sets it for this part. */
-	bool masked = e->pci.config[0x05] & 0x04;
-	int r = vm_irq_line(e->pci.vm, e->gsi, level && !masked);
+	bool masked = e->pci.config[0x05] & PCI_COMMAND_INTX_DISABLE_HI;
+	int r;
+
+	e->pci.config[0x06] = (uint8_t)((e->pci.config[0x06] & ~PCI_STATUS_INTERRUPT) | (level ? PCI_STATUS_INTERRUPT : 0));
+	r = vm_irq_line(e->pci.vm, e->gsi, level && !masked);
 	if (r < 0)
 		log_debug("e1000: GSI %u: %s", e->gsi, strerror(-r));
 }
@@ -110,6 +116,9 @@ static void *io_thread(void *opaque)
 {
 	struct e1000_dev *e = opaque;
 
+	/* The data path handles guest-controlled rings: confined like a vCPU (no open, socket, exec, ...). */
+	if (vm_sandbox_thread() < 0)
+		log_debug("e1000: cannot confine the I/O thread, going on unconfined");
 	for (;;) {
 		/* rx_held changes under the lock; a stale view costs one extra wake-up, never a lost one
 		 * (clearing it always signals kick_fd). */
@@ -150,6 +159,15 @@ static void e1000_bar_io(struct vm_pci_device *d, unsigned bar, uint64_t off, ui
 		memset(data, 0xff, len);
 }
 
+static void e1000_config_write(struct vm_pci_device *d, unsigned off, unsigned len, uint32_t value)
+{
+	struct e1000_dev *e = dev_of(d);
+
+	vm_pci_config_write_default(d, off, len, value);
+	if (off <= 0x05 && off + len > 0x05) /* INTx disable may have changed */
+		env_irq(e, e->core.irq_level);
+}
+
 static void e1000_dev_reset(struct vm_pci_device *d)
 {
 	struct e1000_dev *e = dev_of(d);
@@ -174,6 +192,9 @@ static void dev_free(struct e1000_dev *e)
 	if (!e)
 		return;
 	stop_thread(e);
+	if (e->core.tx_dropped)
+		log_debug("e1000: %s: %llu frames dropped (tap queue full, or malformed)", e->tap ? e->tap->name : "-",
+			  (unsigned long long)e->core.tx_dropped);
 	if (e->kick_fd >= 0)
 		close(e->kick_fd);
 	if (e->stop_fd >= 0)
@@ -191,6 +212,7 @@ static void e1000_dev_free(struct vm_pci_device *d)
 }
 
 static const struct vm_pci_ops e1000_ops = {
+	.config_write = e1000_config_write,
 	.bar_io = e1000_bar_io,
 	.reset = e1000_dev_reset,
 	.free = e1000_dev_free,

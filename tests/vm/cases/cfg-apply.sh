@@ -2,7 +2,7 @@
 # Declarative configuration on the real kernel: a config in /etc/ptctl (3 igb VFs with MACs and VLANs, VF 2
 # on vfio-pci) is applied and checked with iproute2 and sysfs; a second apply has nothing to do; a MAC changed
 # by hand shows as drifted and only it is fixed; a broken file makes apply exit 2 with nothing changed; an
-# apply killed (SIGKILL) half-way is converged by the next one.
+# apply killed (SIGKILL) at two points half-way (test hook PTCTL_TEST_PAUSE_AT) is converged by the next one.
 # rig-timeout: 150
 . /rig/lib.sh
 
@@ -103,19 +103,24 @@ expect_eq "$(host_state)" "$before" "a broken file changes nothing"
 rm -rf /etc/ptctl/rig.conf.d
 
 # --- SIGKILL half-way, then apply converges ---
-expect_ok ptctl release "$(vf_addr 2)"
-expect_ok ptctl sriov destroy "$pf"
-ptctl apply >apply.log 2>&1 &
-pid=$!
-# Step 1 (3 VFs, then waiting for each to appear with its IOMMU group) is the slow one: kill inside it.
-wait_for 60 grep -q '\[1\]' apply.log || fail "apply never started step 1: $(cat apply.log)"
-kill -KILL $pid
-wait $pid 2>/dev/null
-echo "killed during: $(tail -1 apply.log)"
-echo "host after the kill: $(host_state | tr '\n' ' ')"
-expect_ok ptctl --json status
-expect_ne "$(jq -c '[.objects[].state] | unique' <<<"$out")" '["converged"]' "the kill left work undone"
-expect_ok ptctl apply
-check_converged "after the killed apply and another"
-expect_ok ptctl apply
-expect_match "$out" '^nothing to do' "converged for good"
+# PTCTL_TEST_PAUSE_AT=N stops ptctl before its Nth change (util/root.h). From a host without VFs (autoprobe
+# already off), change 1 is the VF count; the VF settings go over rtnetlink; change 2 is the record of VF 2's
+# original driver (VFs created and set, the bind not begun), change 4 is drivers_probe (VF 2's
+# driver_override written, nothing bound). Killed there, the next apply must converge from what is left.
+for at in 2 4; do
+	expect_ok ptctl release "$(vf_addr 2)"
+	expect_ok ptctl sriov destroy "$pf"
+	PTCTL_TEST_PAUSE_AT=$at ptctl apply >apply.log 2>&1 &
+	pid=$!
+	wait_for 60 grep -q "paused before change $at" apply.log || fail "apply never paused at change $at: $(cat apply.log)"
+	kill -KILL $pid
+	wait $pid 2>/dev/null
+	echo "killed at: $(grep -o "paused before change $at: .*" apply.log)"
+	echo "host after the kill: $(host_state | tr '\n' ' ')"
+	expect_ok ptctl --json status
+	expect_ne "$(jq -c '[.objects[].state] | unique' <<<"$out")" '["converged"]' "the kill at change $at left work undone"
+	expect_ok ptctl apply
+	check_converged "after the apply killed at change $at and another"
+	expect_ok ptctl apply
+	expect_match "$out" '^nothing to do' "converged for good (kill at change $at)"
+done
