@@ -10,6 +10,8 @@
 #   make demo            install what is needed, build, boot the test host, walk through the flow
 #   make bench           benchmarks on the test host rig (tests/vm/bench/*.sh, one boot; long: prints figures;
 #                        BENCH_DURATION=S: seconds per direction of ptctl bench nic)
+#   make fuzz            build the fuzz targets (tests/fuzz/) with clang's libFuzzer and run each FUZZ_S seconds
+#                        (default 10); their corpora are replayed by make unit (tests/fuzz/README.md)
 #   make install         PREFIX=/usr/local DESTDIR=
 
 PREFIX ?= /usr/local
@@ -26,7 +28,12 @@ SYSTEMDGENERATORDIR ?= $(or $(call pcvar,systemd,systemdsystemgeneratordir),/lib
 UDEVDIR ?= $(or $(call pcvar,udev,udevdir),/lib/udev)
 BASHCOMPDIR ?= $(or $(call pcvar,bash-completion,completionsdir),$(PREFIX)/share/bash-completion/completions)
 
-ifeq ($(SANITIZE),1)
+ifeq ($(FUZZ),1)
+# make fuzz: everything built by clang with libFuzzer's coverage and ASan+UBSan, in its own folder
+BUILD ?= build-fuzz
+override CC := clang
+SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else ifeq ($(SANITIZE),1)
 BUILD ?= build-san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 else
@@ -62,8 +69,31 @@ RIG_TOOLS := $(patsubst tests/vm/tools/%.c,$(BUILD)/rig-tools/%,$(RIG_TOOL_SRCS)
 DATA := $(patsubst data/%.in,$(BUILD)/data/%,$(wildcard data/*.in))
 MANPAGES := $(BUILD)/man/ptctl.8
 
-.PHONY: all unit check rig-check stress demo bench install clean deps
-all: $(BUILD)/ptctl $(RIG_TOOLS) $(TEST_BINS) $(FIXTURES) $(DATA) $(MANPAGES)
+# Fuzz targets: tests/fuzz/fuzz-NAME.c, each linked with a replay main (gcc, part of all: make unit replays
+# tests/fuzz/corpus/NAME/ through it) and, for make fuzz, with libFuzzer.
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz-*.c)
+FUZZ_REPLAYS := $(patsubst tests/fuzz/fuzz-%.c,$(BUILD)/fuzz/replay-%,$(FUZZ_SRCS))
+FUZZ_BINS := $(patsubst tests/fuzz/fuzz-%.c,$(BUILD)/fuzz/fuzz-%,$(FUZZ_SRCS))
+FUZZ_S ?= 10
+
+.PHONY: all unit check rig-check stress demo bench install clean deps fuzz fuzz-bins
+all: $(BUILD)/ptctl $(RIG_TOOLS) $(TEST_BINS) $(FIXTURES) $(DATA) $(MANPAGES) $(FUZZ_REPLAYS)
+
+$(BUILD)/fuzz/replay-%: tests/fuzz/fuzz-%.c tests/fuzz/replay.c tests/fuzz/skip.c tests/fuzz/fuzz.h $(BUILD)/libptctl.a
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(LDFLAGS) -o $@ tests/fuzz/replay.c tests/fuzz/skip.c $< \
+		$(BUILD)/libptctl.a $(LIBS)
+
+$(BUILD)/fuzz/fuzz-%: tests/fuzz/fuzz-%.c tests/fuzz/skip.c tests/fuzz/fuzz.h $(BUILD)/libptctl.a
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(LDFLAGS) -fsanitize=fuzzer -o $@ tests/fuzz/skip.c $< \
+		$(BUILD)/libptctl.a $(LIBS)
+
+fuzz-bins: $(FUZZ_BINS)
+
+fuzz:
+	$(MAKE) --no-print-directory FUZZ=1 fuzz-bins
+	FUZZ_S=$(FUZZ_S) tests/fuzz/run-fuzz build-fuzz
 
 $(BUILD)/data/%: data/%.in Makefile
 	@mkdir -p $(dir $@)
@@ -168,6 +198,6 @@ install: $(BUILD)/ptctl $(DATA) $(MANPAGES)
 	install -d -m 0755 $(DESTDIR)/etc/ptctl
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -43,12 +43,18 @@ static void *env_dma(void *opaque, uint64_t gpa, uint64_t len)
 	return vm_gpa_to_hva(e->pci.vm, gpa, len);
 }
 
+#define PCI_COMMAND_INTX_DISABLE_HI 0x04 /* bit 10 of COMMAND, in its high byte */
+#define PCI_STATUS_INTERRUPT 0x08
+
+/* The INTx line follows ICR & IMS; STATUS.Interrupt shows it, COMMAND's INTx disable holds the line low. */
 static void env_irq(void *opaque, bool level)
 {
 	struct e1000_dev *e = opaque;
-	/* INTx disable in COMMAND (bit 10) holds the line low; the driver never sets it for this part. */
-	bool masked = e->pci.config[0x05] & 0x04;
-	int r = vm_irq_line(e->pci.vm, e->gsi, level && !masked);
+	bool masked = e->pci.config[0x05] & PCI_COMMAND_INTX_DISABLE_HI;
+	int r;
+
+	e->pci.config[0x06] = (uint8_t)((e->pci.config[0x06] & ~PCI_STATUS_INTERRUPT) | (level ? PCI_STATUS_INTERRUPT : 0));
+	r = vm_irq_line(e->pci.vm, e->gsi, level && !masked);
 	if (r < 0)
 		log_debug("e1000: GSI %u: %s", e->gsi, strerror(-r));
 }
@@ -150,6 +156,15 @@ static void e1000_bar_io(struct vm_pci_device *d, unsigned bar, uint64_t off, ui
 		memset(data, 0xff, len);
 }
 
+static void e1000_config_write(struct vm_pci_device *d, unsigned off, unsigned len, uint32_t value)
+{
+	struct e1000_dev *e = dev_of(d);
+
+	vm_pci_config_write_default(d, off, len, value);
+	if (off <= 0x05 && off + len > 0x05) /* INTx disable may have changed */
+		env_irq(e, e->core.irq_level);
+}
+
 static void e1000_dev_reset(struct vm_pci_device *d)
 {
 	struct e1000_dev *e = dev_of(d);
@@ -191,6 +206,7 @@ static void e1000_dev_free(struct vm_pci_device *d)
 }
 
 static const struct vm_pci_ops e1000_ops = {
+	.config_write = e1000_config_write,
 	.bar_io = e1000_bar_io,
 	.reset = e1000_dev_reset,
 	.free = e1000_dev_free,
