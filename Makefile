@@ -182,9 +182,12 @@ demo:
 	BUILD=$(BUILD) tests/vm/rig demo
 
 # Benchmarks print figures side by side (ptctl against QEMU in one test host boot); they judge nothing.
+# The machine's own load average is printed around the run: the test host cannot see it.
 bench: $(BUILD)/ptctl $(RIG_TOOLS)
+	@echo "bench: load average of this machine before: $$(cut -d' ' -f1-3 /proc/loadavg) ($$(nproc) CPUs)"
 	BUILD=$(BUILD) RIG_APPEND="$(if $(BENCH_DURATION),bench_duration=$(BENCH_DURATION))" \
 		tests/vm/rig exec $(sort $(wildcard tests/vm/bench/*.sh))
+	@echo "bench: load average of this machine after: $$(cut -d' ' -f1-3 /proc/loadavg)"
 
 install: $(BUILD)/ptctl $(DATA) $(MANPAGES)
 	install -D -m 0755 $(BUILD)/ptctl $(DESTDIR)$(BINDIR)/ptctl

@@ -818,6 +818,16 @@ static int show_tables(json_object *o)
 										      ARRAY_SIZE(irq_columns))) < 0)
 		return r;
 	printf("\nMEMORY\n");
+	if (get(o, "ram")) {
+		json_object *ram = get(o, "ram");
+		char page[32], huge[32] = "";
+		format_size(page, sizeof(page), (uint64_t)json_object_get_int64(get(ram, "page_size")));
+		if (get(ram, "huge_bytes"))
+			format_size(huge, sizeof(huge), (uint64_t)json_object_get_int64(get(ram, "huge_bytes")));
+		printf("  backing %s, %s pages%s (%s)%s%s%s\n", json_object_get_string(get(ram, "backing")), page,
+		       json_object_get_boolean(get(ram, "transparent")) ? " where the kernel has them" : "",
+		       json_object_get_string(get(ram, "why")), *huge ? "; " : "", huge, *huge ? " in huge pages now" : "");
+	}
 	return out_table(stdout, mem, mem_columns, ARRAY_SIZE(mem_columns));
 }
 

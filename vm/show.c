@@ -107,6 +107,30 @@ static int memory_json(struct vm *vm, json_object *o)
 	return r < 0 ? (json_object_put(a), r) : json_add(o, "memory_map", a);
 }
 
+/* What backs guest RAM and why (memory.c's choice), with how much of it is huge pages now. */
+static int ram_json(struct vm *vm, json_object *o)
+{
+	struct vm_ram_info i;
+	json_object *r = json_object_new_object();
+	int e;
+
+	if (!r)
+		return -ENOMEM;
+	vm_ram_info(vm, &i);
+	if ((e = json_add(o, "ram", r)) < 0)
+		return e;
+	if ((e = json_add_str(r, "backing", i.backing)) < 0 || (e = json_add_int(r, "page_size", (int64_t)i.page_size)) < 0 ||
+	    (e = json_add_bool(r, "transparent", i.transparent)) < 0 || (e = json_add_str(r, "why", i.reason)) < 0 ||
+	    (e = i.huge_bytes_known ? json_add_int(r, "huge_bytes", (int64_t)i.huge_bytes) : json_add_null(r, "huge_bytes")) < 0 ||
+	    (e = json_add_bool(r, "prefaulted", i.prefaulted)) < 0)
+		return e;
+	if (!i.prefaulted)
+		return 0;
+	if ((e = json_add(r, "prefault_ms", json_object_new_double(i.prefault_ms))) < 0)
+		return e;
+	return json_add_int(r, "prefault_threads", i.prefault_threads);
+}
+
 int vm_show_json(struct vm *vm, json_object **ret)
 {
 	json_object *o = json_object_new_object();
@@ -116,7 +140,7 @@ int vm_show_json(struct vm *vm, json_object **ret)
 		return -ENOMEM;
 	if ((r = json_add_str(o, "name", vm->name)) < 0 || (r = json_add_int(o, "pid", getpid())) < 0 ||
 	    (r = json_add_int(o, "cpus", vm->ncpus)) < 0 || (r = json_add_int(o, "memory", (int64_t)vm->mem->size)) < 0 ||
-	    (r = devices_json(vm, o)) < 0 || (r = memory_json(vm, o)) < 0) {
+	    (r = ram_json(vm, o)) < 0 || (r = devices_json(vm, o)) < 0 || (r = memory_json(vm, o)) < 0) {
 		json_object_put(o);
 		return r;
 	}

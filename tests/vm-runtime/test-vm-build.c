@@ -493,6 +493,25 @@ static void test_memory_layout(void **s)
 	assert_non_null(info.reason);
 	vm_memory_free(m);
 
+	/* An assigned device needs pinned RAM: it is faulted in before boot without --prefault. */
+	{
+		const char *why = NULL;
+		const char *assign[] = { "0000:03:00.0" };
+		struct vm_config cfg = { .name = "t", .memory = 32 << 20, .backing = VM_RAM_ANON, .assign = assign,
+					 .nassign = 1 };
+		assert_int_equal(vm_memory_new(&cfg, &m, &why), 0);
+		assert_int_equal(vm_memory_info(m, &info), 0);
+		assert_true(info.prefaulted);
+		assert_true(info.prefault_threads >= 1);
+		assert_true(info.huge_bytes_known);
+		assert_int_equal(vm_memory_prefault(m), 0); /* once is enough */
+		vm_memory_free(m);
+		cfg.nassign = 0;
+		assert_int_equal(vm_memory_new(&cfg, &m, &why), 0);
+		assert_int_equal(vm_memory_info(m, &info), 0);
+		assert_false(info.prefaulted);
+		vm_memory_free(m);
+	}
 	assert_int_equal(memory_new(3 << 20, VM_RAM_AUTO, 0, &m), -EINVAL);
 	assert_int_equal(memory_new((64 << 20) + 4096, VM_RAM_AUTO, 0, &m), -EINVAL);
 	assert_int_equal(memory_new(64 << 20, VM_RAM_AUTO, 12345, &m), -EINVAL);

@@ -116,6 +116,9 @@ static void *io_thread(void *opaque)
 {
 	struct e1000_dev *e = opaque;
 
+	/* The data path handles guest-controlled rings: confined like a vCPU (no open, socket, exec, ...). */
+	if (vm_sandbox_thread() < 0)
+		log_debug("e1000: cannot confine the I/O thread, going on unconfined");
 	for (;;) {
 		/* rx_held changes under the lock; a stale view costs one extra wake-up, never a lost one
 		 * (clearing it always signals kick_fd). */

@@ -210,6 +210,9 @@ static void *net_thread(void *arg)
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev) < 0)
 			return NULL;
 	}
+	/* The data path handles guest-controlled rings: confined like a vCPU (no open, socket, exec, ...). */
+	if (vm_sandbox_thread() < 0)
+		log_debug("virtio-net: cannot confine the I/O thread, going on unconfined");
 	n->tap_polled = true;
 	for (;;) {
 		int k = epoll_wait(ep, evs, 8, -1);

@@ -39,15 +39,16 @@ qemu_start() {
 # dma_row MIB: rounds of ptctl bench dma (ready = vfio set-up + allocate + prefault + map) and of QEMU
 # with and without vfio-pci, alternating.
 dma_row() {
-	local mib=$1 p q n v j extra=() pb=() pq=() pold=() desc=""
+	local mib=$1 p q n v j parts pb=() pq=() pold=() desc=""
 	for ((i = 1; i <= rounds; i++)); do
 		j=$(ptctl bench dma --json --device "$RIG_EDU" --size "${mib}M") || fail "ptctl bench dma ${mib}M failed"
-		p=$(jq -r '(.vfio_setup_ms + .ready_ms) / 1000' <<<"$j")
+		p=$(jq -r '(.vfio_setup_ms + .ready_ms) / 1000' <<<"$j" | xargs printf '%.3f')
+		parts=$(jq -r '"set-up \(.vfio_setup_ms | round) ms, allocate \(.alloc_ms | round), prefault \(.prefault_ms | round) (\(.threads) threads), MAP_DMA \(.map_ms | round); a cold MAP_DMA alone \(.cold_map_ms | round) ms"' <<<"$j")
 		desc=$(jq -r '"\(.backing) \(.page) pages (\(.why)); \(.entries) MAP_DMA; IOMMU pages \(.iommu_pages // {} | to_entries | map("\(.value)x\(.key)") | join(" "))"' <<<"$j")
 		if [ "$before" = 1 ]; then
 			j=$(ptctl bench dma --json --device "$RIG_EDU" --size "${mib}M" --backing memfd) ||
 				fail "ptctl bench dma ${mib}M --backing memfd failed"
-			pold+=("$(jq -r '(.vfio_setup_ms + .ready_ms) / 1000' <<<"$j")")
+			pold+=("$(jq -r '(.vfio_setup_ms + .ready_ms) / 1000' <<<"$j" | xargs printf '%.3f')")
 		fi
 		n=$(qemu_start) || fail "QEMU without vfio-pci failed"
 		v=$(qemu_start -device "vfio-pci,host=$RIG_EDU") || fail "QEMU with vfio-pci failed"
@@ -55,6 +56,7 @@ dma_row() {
 		pb+=("$p")
 		pq+=("$q")
 		echo "bench:   ${mib}M round $i: ptctl $p s${pold:+ (4K memfd ${pold[-1]} s)}; QEMU $n s without vfio-pci, $v s with: +$q s; load $(loadavg)"
+		echo "bench:     ptctl: $parts"
 	done
 	p=$(echo "${pb[*]}" | median)
 	q=$(echo "${pq[*]}" | median)
@@ -72,6 +74,11 @@ if [ "$avail" -ge $((1400 * 1024)) ]; then
 else
 	echo "bench: DMA-ready 1024M: skipped, only $((avail / 1024)) MiB available in the test host"
 fi
+# How ptctl's DMA-ready time grows with size (one round per size; the verb fits a line and says if it is not one).
+sizes=64M,256M
+[ "$avail" -ge $((1400 * 1024)) ] && sizes=$sizes,1G
+echo "bench: sweep $sizes (load $(loadavg))"
+ptctl bench dma --device "$RIG_EDU" --sizes "$sizes" | sed 's/^/bench:   /' || fail "ptctl bench dma --sizes failed"
 restore
 
 # boot_once LABEL CMD...: seconds from start to the guest's first userspace line; the VMM is stopped there.
@@ -117,7 +124,8 @@ echo "bench: boot: ptctl ${bp[*]} s (median $p) | QEMU ${bq[*]} s (median $q) | 
 
 # Where the guest's boot time goes now: kernel messages after a pause (one more ptctl boot).
 if [ "${BENCH_DMESG:-1}" = 1 ]; then
-	timeout 600 ptctl vm run benchd --kernel "$kernel" --initrd "$RIG_GUEST_INITRD" --memory 256M --cpus 1 \
-		--cmdline "console=ttyS0 quiet panic=-1 l2=vm-report" </dev/null 2>&1 | tr -d '\r' | grep '^vm-report: [+c]' | sed 's/^/bench: /'
+	timeout 600 ptctl -v vm run benchd --kernel "$kernel" --initrd "$RIG_GUEST_INITRD" --memory 256M --cpus 1 \
+		--cmdline "console=ttyS0 quiet panic=-1 l2=vm-report" </dev/null 2>&1 | tr -d '\r' |
+		grep -E '^vm-report: [+c]|guest RAM:|loaded in|^debug vm.c.*ran ' | sed 's/^/bench: /'
 fi
 echo "bench: load average at end: $(loadavg)"

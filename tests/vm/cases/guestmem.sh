@@ -4,7 +4,7 @@
 # into a VFIO container in one MAP_DMA with 2M IOMMU pages; a VM records what backs its RAM and why.
 # Asserts behaviour only (the figures are `make bench`'s).
 # rig-timeout: 90
-# rig-needs: bind release
+# rig-needs: bind release vm
 . /rig/lib.sh
 
 hp=/proc/sys/vm/nr_hugepages
@@ -52,5 +52,11 @@ cat "$info"
 expect_eq "$(sed -n 's/^ram_backing=//p' "$info")" anon "VM RAM backing"
 expect_eq "$(sed -n 's/^ram_page_size=//p' "$info")" 2097152 "VM RAM page size"
 expect_match "$(sed -n 's/^ram_why=//p' "$info")" 'transparent huge pages' "VM RAM why"
+# ... and vm show says it, with the reason.
+expect_ok ptctl vm show --json gm-smoke
+expect_eq "$(jq -r '.ram.backing + " " + (.ram.page_size | tostring)' <<<"$out")" "anon 2097152" "vm show RAM backing"
+expect_match "$(jq -r .ram.why <<<"$out")" 'transparent huge pages' "vm show why"
+expect_ok ptctl vm show gm-smoke
+expect_match "$out" 'backing anon, 2M pages' "vm show table"
 expect_ok ptctl vm stop gm-smoke
 echo PASS

@@ -56,6 +56,7 @@ t0=$EPOCHREALTIME
 expect_ok ptctl assign "$vf" hp1 --json
 expect_eq "$(driver_of "$vf")" vfio-pci "VF driver while assigned"
 expect_match "$(ptctl show "$vf")" 'hp1' "show names the VM"
+expect_match "$(ptctl vm show hp1 --json)" "$vf" "vm show lists the hot-plugged VF"
 expect_rc 1 ptctl release "$vf"
 expect_rc 1 ptctl assign "$vf" hp1
 expect_match "$out" 'already assigned to VM hp1' "second assign"
