@@ -126,18 +126,20 @@ static int iommu_cap(const struct vfio_info_cap_header *h, size_t cap_len, void 
 
 int vfio_iommu_limits_parse(const void *buf, size_t len, struct vfio_iommu_limits *ret)
 {
-	const struct vfio_iommu_type1_info *info = buf;
+	/* copied, not cast: buf carries no alignment promise (fuzz-vfio-caps found the misaligned read) */
+	struct vfio_iommu_type1_info info = { 0 };
 	struct vfio_iommu_limits l = { 0 };
 	int r;
 
 	/* cap_offset is the last fixed member; older kernels' shorter struct ends before it. */
 	if (len < offsetof(struct vfio_iommu_type1_info, cap_offset))
 		return -EBADMSG;
-	l.flags = info->flags;
-	if (info->flags & VFIO_IOMMU_INFO_PGSIZES)
-		l.pgsize_bitmap = info->iova_pgsizes;
-	if ((info->flags & VFIO_IOMMU_INFO_CAPS) && len >= sizeof(*info)) {
-		r = vfio_caps_walk(buf, len, sizeof(*info), info->cap_offset, iommu_cap, &l);
+	memcpy(&info, buf, len < sizeof(info) ? len : sizeof(info));
+	l.flags = info.flags;
+	if (info.flags & VFIO_IOMMU_INFO_PGSIZES)
+		l.pgsize_bitmap = info.iova_pgsizes;
+	if ((info.flags & VFIO_IOMMU_INFO_CAPS) && len >= sizeof(info)) {
+		r = vfio_caps_walk(buf, len, sizeof(info), info.cap_offset, iommu_cap, &l);
 		if (r < 0) {
 			vfio_iommu_limits_done(&l);
 			return r;

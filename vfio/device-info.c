@@ -68,20 +68,21 @@ static int region_cap(const struct vfio_info_cap_header *h, size_t cap_len, void
 
 int vfio_region_desc_parse(const void *buf, size_t len, struct vfio_region_desc *ret)
 {
-	const struct vfio_region_info *ri = buf;
+	struct vfio_region_info ri; /* copied, not cast: buf carries no alignment promise */
 	struct vfio_region_desc rd = { 0 };
 	int r;
 
-	if (len < sizeof(*ri))
+	if (len < sizeof(ri))
 		return -EBADMSG;
-	rd.index = ri->index;
-	rd.flags = ri->flags;
-	rd.size = ri->size;
-	rd.offset = ri->offset;
+	memcpy(&ri, buf, sizeof(ri));
+	rd.index = ri.index;
+	rd.flags = ri.flags;
+	rd.size = ri.size;
+	rd.offset = ri.offset;
 	if (rd.size > UINT64_MAX - rd.offset)
 		return -EBADMSG;
-	if (ri->flags & VFIO_REGION_INFO_FLAG_CAPS) {
-		r = vfio_caps_walk(buf, len, sizeof(*ri), ri->cap_offset, region_cap, &rd);
+	if (ri.flags & VFIO_REGION_INFO_FLAG_CAPS) {
+		r = vfio_caps_walk(buf, len, sizeof(ri), ri.cap_offset, region_cap, &rd);
 		if (r < 0) {
 			vfio_region_desc_done(&rd);
 			return r;
@@ -102,25 +103,29 @@ void vfio_region_desc_done(struct vfio_region_desc *r)
 
 int vfio_hot_reset_info_parse(const void *buf, size_t len, struct vfio_hot_reset_dep **ret, size_t *n)
 {
-	const struct vfio_pci_hot_reset_info *hi = buf;
+	/* copied, not cast: buf carries no alignment promise (fuzz-vfio-caps found the misaligned read) */
+	struct vfio_pci_hot_reset_info hi;
+	struct vfio_pci_dependent_device dd;
 	struct vfio_hot_reset_dep *deps;
+	const uint8_t *p = buf;
 
-	if (len < sizeof(*hi))
+	if (len < sizeof(hi))
 		return -EBADMSG;
-	if (hi->count > (len - sizeof(*hi)) / sizeof(hi->devices[0]))
+	memcpy(&hi, p, sizeof(hi));
+	if (hi.count > (len - sizeof(hi)) / sizeof(dd))
 		return -EBADMSG;
-	deps = calloc(hi->count ? hi->count : 1, sizeof(*deps));
+	deps = calloc(hi.count ? hi.count : 1, sizeof(*deps));
 	if (!deps)
 		return -ENOMEM;
-	for (size_t i = 0; i < hi->count; i++) {
-		const struct vfio_pci_dependent_device *dd = &hi->devices[i];
+	for (size_t i = 0; i < hi.count; i++) {
+		memcpy(&dd, p + sizeof(hi) + i * sizeof(dd), sizeof(dd));
 		deps[i] = (struct vfio_hot_reset_dep){
-			.group_id = dd->group_id,
-			.addr = { .domain = dd->segment, .bus = dd->bus, .dev = dd->devfn >> 3, .fn = dd->devfn & 7 },
+			.group_id = dd.group_id,
+			.addr = { .domain = dd.segment, .bus = dd.bus, .dev = dd.devfn >> 3, .fn = dd.devfn & 7 },
 		};
 	}
 	*ret = deps;
-	*n = hi->count;
+	*n = hi.count;
 	return 0;
 }
 

@@ -192,6 +192,9 @@ static void dev_free(struct e1000_dev *e)
 	if (!e)
 		return;
 	stop_thread(e);
+	if (e->core.tx_dropped)
+		log_debug("e1000: %s: %llu frames dropped (tap queue full, or malformed)", e->tap ? e->tap->name : "-",
+			  (unsigned long long)e->core.tx_dropped);
 	if (e->kick_fd >= 0)
 		close(e->kick_fd);
 	if (e->stop_fd >= 0)
