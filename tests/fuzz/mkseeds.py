@@ -103,3 +103,36 @@ struct.pack_into('<H', hostile, 0x42, 0x07ff)                       # 2048 vecto
 put('pci-config', 'hostile-loop', bytes([1]) + bytes(hostile) + seq)
 put('pci-config', 'io-ports', bytes([0]) + op(PR, 0xcf8, 2, 0) + op(PW, 0x3f8, 0, 0x41) + op(PR, 0x3fd, 0, 0)
     + op(PW, 0xcf9, 0, 0x06) + op(PR, 0xcfe, 1, 0))
+
+# --- virtqueue: size code, features, guest RAM with the rings at 0 / 16*num / after avail ---
+def virtq_ram(num, chains, indirect_table=None, event_idx=False):
+    desc_sz = 16 * num
+    avail = desc_sz
+    used = (avail + 6 + 2 * num + 3) & ~3
+    ram = bytearray(used + 6 + 8 * num + 0x2000)
+    buf = len(ram) - 0x1800                      # data buffers live after the rings
+    d = 0
+    heads = []
+    for segs in chains:                            # segs: list of (len, writable)
+        heads.append(d)
+        for i, (ln, wr) in enumerate(segs):
+            nxt = d + 1 if i + 1 < len(segs) else 0
+            flags = (1 if i + 1 < len(segs) else 0) | (2 if wr else 0)
+            struct.pack_into('<QIHH', ram, 16 * d, buf, ln, flags, nxt)
+            buf += ln
+            d += 1
+    if indirect_table:
+        heads.append(d)
+        tbl = buf
+        for i, (ln, wr) in enumerate(indirect_table):
+            nxt = i + 1 if i + 1 < len(indirect_table) else 0
+            flags = (1 if i + 1 < len(indirect_table) else 0) | (2 if wr else 0)
+            struct.pack_into('<QIHH', ram, tbl + 16 * i, tbl + 0x100 + 0x40 * i, ln, flags, nxt)
+        struct.pack_into('<QIHH', ram, 16 * d, tbl, 16 * len(indirect_table), 4, 0)
+        d += 1
+    struct.pack_into('<HH', ram, avail, 0, len(heads))
+    for i, h in enumerate(heads):
+        struct.pack_into('<H', ram, avail + 4 + 2 * i, h)
+    return bytes(ram)
+put('virtqueue', 'tx-rx-chains', bytes([2, 0]) + virtq_ram(4, [[(64, False), (1500, True)], [(32, False)]]))
+put('virtqueue', 'indirect-event-idx', bytes([3, 3]) + virtq_ram(8, [[(16, False)]], [(12, False), (64, True), (64, True)]))

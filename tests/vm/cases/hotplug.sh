@@ -3,7 +3,8 @@
 # `ptctl sriov create` goes into a VM started with no device; the guest's acpiphp enumerates it, igbvf
 # binds, the guest pings the PF; `unassign` asks the guest to eject it, the guest lets go, the VF is back
 # on the host unbound. A second VM whose guest has acpiphp disabled (it rescans the bus itself and never
-# answers an eject request): `unassign` times out and keeps the device, `--force` takes it back.
+# answers an eject request): an `assign` it does not take in time is undone; `unassign` times out and
+# keeps the device, `--force` takes it back.
 # Prints the time from `assign` to the guest's driver having it. Leaves the host as it found it.
 # Then the peer in the same boot: QEMU's device_add / device_del of the same VF, timed against ptctl's.
 # rig-timeout: 900
@@ -72,7 +73,12 @@ expect_eq "$(driver_of "$vf")" "$drv0" "VF driver after unassign"
 ptctl vm stop hp1 >/dev/null
 
 # A guest that never answers an eject request.
-vm_up hp2 "mode=noacpiphp acpiphp.disable=1"
+vm_up hp2 "mode=noacpiphp acpiphp.disable=1 rescan_delay=30"
+# It does not look at its bus for 30 s: an assign with a short timeout goes unanswered and is undone.
+expect_rc 1 ptctl assign "$vf" hp2 --timeout 3
+expect_match "$out" 'did not take the device' "assign that the guest never takes"
+expect_eq "$(driver_of "$vf")" "$drv0" "VF driver after the timed-out assign"
+[ ! -e "/run/ptctl/assigned/$vf" ] || fail "assignment record left after the timed-out assign"
 expect_ok ptctl assign "$vf" hp2 --timeout 120
 wait_for $((120 * ${RIG_SCALE:-1})) grep -q '^HP-HOLD' "/run/ptctl/vm/hp2/console.log" ||
 	{ console hp2; fail "hp2: the guest did not take the VF by rescanning"; }
@@ -119,7 +125,8 @@ expect_ok ptctl release "$vf"
 
 vm_up hp3 ""
 t0=$EPOCHREALTIME
-expect_ok ptctl assign "$vf" hp3
+expect_ok ptctl assign "$vf" hp3 --json
+p_setup=$(echo "$out" | jq -r '.setup_seconds // empty' 2>/dev/null)
 wait_for 120 grep -q '^HP-NETDEV' "/run/ptctl/vm/hp3/console.log" || { console hp3; fail "hp3: no netdev"; }
 p_plug=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
 wait_for 120 grep -q '^HP-PING-OK' "/run/ptctl/vm/hp3/console.log" || { console hp3; fail "hp3: no ping"; }
@@ -129,5 +136,7 @@ p_unplug=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }'
 ptctl vm stop hp3 >/dev/null 2>&1
 echo "hot-plug, command to the guest's igbvf netdev: ptctl ${p_plug} s, QEMU ${q_plug} s, ptctl/QEMU" \
 	"$(awk -v a="$p_plug" -v b="$q_plug" 'BEGIN { printf "%.2f", a / b }') (target <= 1.0; test host load $(cut -d' ' -f1 /proc/loadavg))"
+echo "  of ptctl's: ${p_setup:-?} s in the VM's setup (VFIO open, its container, guest RAM mapped for DMA);" \
+	"QEMU's VF was bound to vfio-pci beforehand, ptctl's bind is inside its figure"
 echo "hot-unplug, eject request to the device gone: ptctl ${p_unplug} s (unassign, host driver back included)," \
 	"QEMU ${q_unplug} s (device_del to the guest's removal)"
