@@ -11,7 +11,8 @@
 #   make bench           benchmarks on the test host rig (tests/vm/bench/*.sh, one boot; long: prints figures;
 #                        BENCH_DURATION=S: seconds per direction of ptctl bench nic)
 #   make fuzz            build the fuzz targets (tests/fuzz/) with clang's libFuzzer and run each FUZZ_S seconds
-#                        (default 10); their corpora are replayed by make unit (tests/fuzz/README.md)
+#                        (default 10); their corpora are replayed by make unit, and by make check also under
+#                        ASan+UBSan (make SANITIZE=1 fuzz-replay; tests/fuzz/README.md)
 #   make install         PREFIX=/usr/local DESTDIR=
 
 PREFIX ?= /usr/local
@@ -76,7 +77,7 @@ FUZZ_REPLAYS := $(patsubst tests/fuzz/fuzz-%.c,$(BUILD)/fuzz/replay-%,$(FUZZ_SRC
 FUZZ_BINS := $(patsubst tests/fuzz/fuzz-%.c,$(BUILD)/fuzz/fuzz-%,$(FUZZ_SRCS))
 FUZZ_S ?= 10
 
-.PHONY: all unit check rig-check stress demo bench install clean deps fuzz fuzz-bins
+.PHONY: all unit check rig-check stress demo bench install clean deps fuzz fuzz-bins fuzz-replay
 all: $(BUILD)/ptctl $(RIG_TOOLS) $(TEST_BINS) $(FIXTURES) $(DATA) $(MANPAGES) $(FUZZ_REPLAYS)
 
 $(BUILD)/fuzz/replay-%: tests/fuzz/fuzz-%.c tests/fuzz/replay.c tests/fuzz/skip.c tests/fuzz/fuzz.h $(BUILD)/libptctl.a
@@ -90,6 +91,11 @@ $(BUILD)/fuzz/fuzz-%: tests/fuzz/fuzz-%.c tests/fuzz/skip.c tests/fuzz/fuzz.h $(
 		$(BUILD)/libptctl.a $(LIBS)
 
 fuzz-bins: $(FUZZ_BINS)
+
+# The corpora replayed by a sanitizer build (make check runs it with SANITIZE=1): a regression that reads
+# out of bounds or misaligned without crashing still fails.
+fuzz-replay: $(FUZZ_REPLAYS)
+	@ALLOW_SKIP="$(ALLOW_SKIP)" BUILD=$(BUILD) tests/run-unit tests/fuzz/test-replay.sh
 
 fuzz:
 	$(MAKE) --no-print-directory FUZZ=1 fuzz-bins
@@ -163,6 +169,7 @@ check:
 	$(MAKE) --no-print-directory all
 	@mkdir -p $(BUILD) && : >$(BUILD)/check-notes
 	@CHECK_NOTES=$(abspath $(BUILD)/check-notes) $(MAKE) --no-print-directory unit
+	@CHECK_NOTES=$(abspath $(BUILD)/check-notes) $(MAKE) --no-print-directory SANITIZE=1 fuzz-replay
 	@CHECK_NOTES=$(abspath $(BUILD)/check-notes) $(MAKE) --no-print-directory rig-check
 	@if [ -s $(BUILD)/check-notes ]; then \
 		echo; echo "************************************************************************"; \

@@ -59,6 +59,10 @@ expect 2 "--threads must be 1..64, not '0'" bench dma --device 04:00.0 --threads
 expect 2 "--size '12X' is not a size" bench dma --device 04:00.0 --size 12X
 expect 2 "--size must be a multiple of the page size" bench dma --device 04:00.0 --size 3M --page 2m
 expect 2 "unexpected argument 'extra'" bench dma --device 04:00.0 extra
+expect 2 "--backing must be anon, memfd, hugetlb-2m, hugetlb-1g or auto, not 'hugetlb-4m'" bench dma --device 04:00.0 --backing hugetlb-4m
+expect 2 "--sizes '64M,,x': give 1 to 8 sizes" bench dma --device 04:00.0 --sizes 64M,,x
+expect 2 "--sizes '1,2,3,4,5,6,7,8,9': give 1 to 8 sizes" bench dma --device 04:00.0 --sizes 1,2,3,4,5,6,7,8,9
+expect 2 "--size must be a multiple of the page size \\(1G\\)" bench dma --device 04:00.0 --sizes 1G,1536M --backing hugetlb-1g
 expect 1 "0000:01:00.0: bound to e1000e, not vfio-pci" bench dma --device 01:00.0
 
 # The help pages document every JSON key.
@@ -67,7 +71,7 @@ for k in device driver iommu_group regions mmap_areas msix_mappable irqs page_si
 	[[ $help == *"$k"* ]] || { echo "FAIL: vfio probe --help does not mention $k"; fails=$((fails + 1)); }
 done
 help=$("$PTCTL" bench dma --help)
-for k in cold_map_gb_per_s prefault_gb_per_s map_gb_per_s unmap_gb_per_s phys_runs entries; do
+for k in cold_map_gb_per_s prefault_gb_per_s map_gb_per_s unmap_gb_per_s phys_runs entries backing why huge_bytes iommu_pages ready_gb_per_s vfio_setup_ms alloc_ms --sizes --no-cold; do
 	[[ $help == *"$k"* ]] || { echo "FAIL: bench dma --help does not mention $k"; fails=$((fails + 1)); }
 done
 
