@@ -293,8 +293,11 @@ static void report_change_error(const struct sriov_pf *pf, unsigned count, int r
 		snprintf(rb, sizeof(rb), "; %u VFs and autoprobe %s restored", pf->num_vfs, pf->autoprobe ? "on" : "off");
 	switch (r) {
 	case -EBUSY:
-		log_error("%s: cannot change %u -> %u VFs: VF %s is in use: %s (release it first, or use --force)",
-			  pf->address, pf->num_vfs, count, e->vf, e->reason ? e->reason : "?");
+		/* A VF a running VM holds goes back when that VM ends: that is the thing to do, not release. */
+		log_error("%s: cannot change %u -> %u VFs: VF %s is in use: %s (%s)", pf->address, pf->num_vfs, count,
+			  e->vf, e->reason ? e->reason : "?",
+			  e->reason && startswith(e->reason, "assigned to VM") ? "stop that VM first, or use --force"
+									: "release it first, or use --force");
 		break;
 	case -ETIMEDOUT:
 		log_error("%s: the PF driver did not deliver the VFs within %d s: %s%s (see the kernel log; raise "

@@ -548,6 +548,38 @@ static void test_tx_tso(void **state)
 	assert_null(t->s.broken);
 }
 
+static void test_tx_vlan(void **state)
+{
+	struct t *t = *state;
+
+	/* VLE with CTRL.VME: the tag from the descriptor's special field goes in after the addresses. */
+	fill(t, BUFS, 64, 0);
+	tx_setup(t, 8);
+	tx_legacy(t, 0, BUFS, 64, E1000_TXD_CMD_EOP | E1000_TXD_CMD_VLE);
+	put16(gpa(t, TXRING) + 14, 0x2005);
+	wr(t, E1000_TDT, 1);
+	e1000_tx_process(&t->s);
+	assert_int_equal(t->nframes, 1);
+	assert_int_equal(t->frames[0].len, 64); /* VME clear: no tag */
+	wr(t, E1000_CTRL, rd(t, E1000_CTRL) | E1000_CTRL_VME);
+	tx_legacy(t, 1, BUFS, 64, E1000_TXD_CMD_EOP | E1000_TXD_CMD_VLE);
+	put16(gpa(t, TXRING + 16) + 14, 0x2005);
+	wr(t, E1000_TDT, 2);
+	e1000_tx_process(&t->s);
+	assert_int_equal(t->nframes, 2);
+	assert_int_equal(t->frames[1].len, 68);
+	assert_memory_equal(t->frames[1].data, gpa(t, BUFS), 12);
+	assert_int_equal(be16(t->frames[1].data + 12), 0x8100);
+	assert_int_equal(be16(t->frames[1].data + 14), 0x2005);
+	assert_memory_equal(t->frames[1].data + 16, gpa(t, BUFS + 12), 52);
+	/* A frame shorter than an Ethernet header is not sent at all. */
+	tx_legacy(t, 2, BUFS, 10, E1000_TXD_CMD_EOP);
+	wr(t, E1000_TDT, 3);
+	e1000_tx_process(&t->s);
+	assert_int_equal(t->nframes, 2);
+	assert_int_equal(rd(t, E1000_TDH), 3);
+}
+
 /* ---- Receive ---- */
 
 static void rx_setup(struct t *t, unsigned n, uint32_t rctl)
@@ -853,6 +885,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tx_wrap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_checksum_offload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_tso, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_vlan, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_basic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_filters, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_hold_and_span, setup, teardown),

@@ -304,12 +304,20 @@ static void test_control_event_driven(void **s)
  * writes to a port whose handler tries each, then powers off. */
 struct sandbox_probe {
 	int open_errno, socket_errno, fork_errno, efd_ok; /* fork_errno: kill()'s */
+	int thread_rc, thread_ran;
 	pid_t tid;
 	int efd;
 };
 
+static void *sandbox_thread_fn(void *arg)
+{
+	*(int *)arg = 1;
+	return NULL;
+}
+
 static void sandbox_port(void *opaque, uint64_t off, uint8_t *data, unsigned len, bool is_write)
 {
+	pthread_t t;
 	struct sandbox_probe *p = opaque;
 	uint64_t one = 1;
 	(void)off;
@@ -323,6 +331,10 @@ static void sandbox_port(void *opaque, uint64_t off, uint8_t *data, unsigned len
 	/* kill() with signal 0 only checks: harmless if allowed, refused under the filter. */
 	p->fork_errno = kill(getpid(), 0) < 0 ? errno : 0;
 	p->efd_ok = write(p->efd, &one, sizeof(one)) == sizeof(one);
+	/* A model may start a thread from a vCPU (virtio-net's data path at DRIVER_OK): allowed. */
+	p->thread_rc = pthread_create(&t, NULL, sandbox_thread_fn, &p->thread_ran);
+	if (p->thread_rc == 0)
+		pthread_join(t, NULL);
 }
 
 static void run_sandbox_probe(bool no_sandbox, struct sandbox_probe *p)
@@ -358,6 +370,8 @@ static void test_vcpu_sandbox(void **s)
 	assert_int_equal(p.socket_errno, EPERM);
 	assert_int_equal(p.fork_errno, EPERM);
 	assert_true(p.efd_ok);
+	assert_int_equal(p.thread_rc, 0);
+	assert_int_equal(p.thread_ran, 1);
 	/* The same handler on an unconfined vCPU (no_sandbox) can open the file: the filter made the difference. */
 	run_sandbox_probe(true, &p);
 	assert_int_equal(p.open_errno, 0);
