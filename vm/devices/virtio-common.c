@@ -122,16 +122,20 @@ static void status_write(struct virtio_dev *d, uint8_t v)
 	}
 	if (add & VIRTIO_STATUS_DRIVER_OK) {
 		if (!((old | add) & VIRTIO_STATUS_FEATURES_OK) || (old & VIRTIO_STATUS_NEEDS_RESET)) {
+			log_debug("virtio: DRIVER_OK refused (status %#x)", old);
 			add &= ~VIRTIO_STATUS_DRIVER_OK;
 			virtio_dev_set_needs_reset(d);
 		}
 	}
 	__atomic_fetch_or(&d->status, add, __ATOMIC_ACQ_REL);
 	if ((add & VIRTIO_STATUS_DRIVER_OK) && d->ops && d->ops->start) {
-		if (d->ops->start(d) < 0)
+		int r = d->ops->start(d);
+		if (r < 0) {
+			log_debug("virtio: the device cannot start: %s", strerror(-r));
 			virtio_dev_set_needs_reset(d);
-		else
+		} else {
 			d->started = true;
+		}
 	}
 }
 

@@ -48,8 +48,13 @@ struct virtio_net {
 	uint8_t config[NET_CONFIG_LEN];
 	/* Our own data path. */
 	pthread_t thread;
-	bool thread_running;
-	int stop_fd;
+	bool thread_started, ctl_init;
+	int ctl_fd;       /* eventfd: want_run or quit changed */
+	pthread_mutex_t ctl_lock;
+	pthread_cond_t ctl_cond;
+	bool want_run;    /* the device is started (DRIVER_OK) */
+	bool active;      /* the thread is in the data path (not parked) */
+	bool quit;
 	bool tap_polled;  /* the tap is in the epoll set (there are RX buffers) */
 	/* vhost-net. */
 	int vhost_fd;
@@ -196,25 +201,16 @@ static void tap_poll(struct virtio_net *n, int ep, bool on)
 		n->tap_polled = on;
 }
 
-static void *net_thread(void *arg)
+/* The data path proper: until the control eventfd says stop. Kicks that came before DRIVER_OK are still
+ * counted in their eventfds, so nothing the driver did is lost. */
+static void net_run(struct virtio_net *n, int ep)
 {
-	struct virtio_net *n = arg;
-	int fds[4] = { n->vp.kick_fd[RXQ], n->vp.kick_fd[TXQ], n->stop_fd, n->tap->fd };
-	_cleanup_close_ int ep = epoll_create1(EPOLL_CLOEXEC);
+	int fds[4] = { n->vp.kick_fd[RXQ], n->vp.kick_fd[TXQ], n->ctl_fd, n->tap->fd };
 	struct epoll_event evs[8];
+	bool run = true;
 
-	if (ep < 0)
-		return NULL;
-	for (unsigned i = 0; i < 4; i++) {
-		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = i };
-		if (epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev) < 0)
-			return NULL;
-	}
-	/* The data path handles guest-controlled rings: confined like a vCPU (no open, socket, exec, ...). */
-	if (vm_sandbox_thread() < 0)
-		log_debug("virtio-net: cannot confine the I/O thread, going on unconfined");
-	n->tap_polled = true;
-	for (;;) {
+	tap_poll(n, ep, true);
+	while (run) {
 		int k = epoll_wait(ep, evs, 8, -1);
 		bool rx = false, tx = false;
 
@@ -232,34 +228,87 @@ static void *net_thread(void *arg)
 				tx = true;
 				break;
 			case 2:
-				return NULL;
+				drain(fds[2]);
+				pthread_mutex_lock(&n->ctl_lock);
+				run = n->want_run;
+				pthread_mutex_unlock(&n->ctl_lock);
+				break;
 			case 3:
 				rx = true;
 				break;
 			}
 		}
+		if (!run)
+			break;
 		if (virtio_dev_status(&n->vp.vdev) & VIRTIO_STATUS_NEEDS_RESET)
-			continue; /* stopped until the driver resets us */
+			continue; /* idle until the driver resets us */
 		if (tx)
 			tx_process(n);
 		if (rx && !rx_process(n))
 			tap_poll(n, ep, false); /* no buffer: wait for the RX kick, not the tap */
 	}
+}
+
+/* One thread per device for the VMM's lifetime: made on the main thread (vCPU threads may not create
+ * threads), confined like a vCPU, parked while the device is stopped. */
+static void *net_thread(void *arg)
+{
+	struct virtio_net *n = arg;
+	int fds[4] = { n->vp.kick_fd[RXQ], n->vp.kick_fd[TXQ], n->ctl_fd, n->tap->fd };
+	_cleanup_close_ int ep = epoll_create1(EPOLL_CLOEXEC);
+	bool ok = ep >= 0;
+
+	for (unsigned i = 0; ok && i < 4; i++) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = i };
+		ok = epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev) == 0;
+	}
+	n->tap_polled = true;
+	if (ok && n->vm->sandbox && vm_sandbox_thread() < 0)
+		ok = false;
+	pthread_mutex_lock(&n->ctl_lock);
+	for (;;) {
+		while (!n->want_run && !n->quit) {
+			n->active = false;
+			pthread_cond_broadcast(&n->ctl_cond);
+			pthread_cond_wait(&n->ctl_cond, &n->ctl_lock);
+		}
+		if (n->quit)
+			break;
+		n->active = true;
+		pthread_mutex_unlock(&n->ctl_lock);
+		if (ok)
+			net_run(n, ep);
+		else
+			virtio_pci_fail(&n->vp); /* no data path: the driver learns it, the VMM goes on */
+		pthread_mutex_lock(&n->ctl_lock);
+		if (!ok)
+			n->want_run = false;
+	}
+	n->active = false;
+	pthread_cond_broadcast(&n->ctl_cond);
+	pthread_mutex_unlock(&n->ctl_lock);
 	return NULL;
+}
+
+static void ctl_wake(struct virtio_net *n)
+{
+	uint64_t one = 1;
+
+	if (write(n->ctl_fd, &one, sizeof(one)) < 0)
+		log_debug("%s: control eventfd: %m", n->vp.pci.name);
 }
 
 static int own_start(struct virtio_net *n)
 {
 	uint64_t one = 1;
-	int r;
 
-	/* Kicks that came before DRIVER_OK are not lost: the eventfds hold them. Wake once anyway. */
-	drain(n->stop_fd);
-	r = pthread_create(&n->thread, NULL, net_thread, n);
-	if (r) {
-		return -r;
-	}
-	n->thread_running = true;
+	pthread_mutex_lock(&n->ctl_lock);
+	n->want_run = true;
+	pthread_cond_broadcast(&n->ctl_cond);
+	pthread_mutex_unlock(&n->ctl_lock);
+	log_debug("%s: data path started (features %#llx, tap offloads %#x)", n->vp.pci.name,
+		  (unsigned long long)n->vp.vdev.driver_features, n->tap->offload);
+	/* Look at the TX ring once even if the driver's kick came before we ran. */
 	if (write(n->vp.kick_fd[TXQ], &one, sizeof(one)) < 0)
 		log_debug("%s: initial TX wakeup: %m", n->vp.pci.name);
 	return 0;
@@ -277,22 +326,59 @@ static void queue_debug(struct virtio_net *n, unsigned i)
 		  get_le16(q->used), q->broken ? " broken" : "");
 }
 
+/* Returns once the thread no longer touches the queues (it is parked). */
 static void own_stop(struct virtio_net *n)
 {
-	uint64_t one = 1;
-
-	if (!n->thread_running)
-		return;
-	if (write(n->stop_fd, &one, sizeof(one)) < 0)
-		log_debug("%s: stop: %m", n->vp.pci.name);
-	pthread_join(n->thread, NULL);
-	n->thread_running = false;
+	pthread_mutex_lock(&n->ctl_lock);
+	n->want_run = false;
+	ctl_wake(n);
+	while (n->active)
+		pthread_cond_wait(&n->ctl_cond, &n->ctl_lock);
+	pthread_mutex_unlock(&n->ctl_lock);
 	queue_debug(n, RXQ);
 	queue_debug(n, TXQ);
 	log_debug("%s: rx %llu (dropped %llu) tx %llu (dropped %llu)", n->vp.pci.name,
 		  (unsigned long long)n->rx_packets, (unsigned long long)n->rx_dropped,
 		  (unsigned long long)n->tx_packets, (unsigned long long)n->tx_dropped);
-	drain(n->stop_fd);
+}
+
+static int own_init(struct virtio_net *n)
+{
+	int r;
+
+	n->ctl_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (n->ctl_fd < 0)
+		return -errno;
+	pthread_mutex_init(&n->ctl_lock, NULL);
+	pthread_cond_init(&n->ctl_cond, NULL);
+	n->ctl_init = true;
+	r = pthread_create(&n->thread, NULL, net_thread, n);
+	if (r)
+		return -r;
+	n->thread_started = true;
+	return 0;
+}
+
+static void own_fini(struct virtio_net *n)
+{
+	if (n->thread_started) {
+		pthread_mutex_lock(&n->ctl_lock);
+		n->quit = true;
+		n->want_run = false;
+		pthread_cond_broadcast(&n->ctl_cond);
+		ctl_wake(n);
+		pthread_mutex_unlock(&n->ctl_lock);
+		pthread_join(n->thread, NULL);
+		n->thread_started = false;
+	}
+	if (n->ctl_init) {
+		pthread_cond_destroy(&n->ctl_cond);
+		pthread_mutex_destroy(&n->ctl_lock);
+		n->ctl_init = false;
+	}
+	if (n->ctl_fd >= 0)
+		close(n->ctl_fd);
+	n->ctl_fd = -1;
 }
 
 /* ---- vhost-net ---- */
@@ -450,10 +536,9 @@ static void net_free(struct virtio_pci *vp)
 {
 	struct virtio_net *n = (struct virtio_net *)vp;
 
+	own_fini(n);
 	if (n->vhost_fd >= 0)
 		close(n->vhost_fd);
-	if (n->stop_fd >= 0)
-		close(n->stop_fd);
 	vm_tap_free(n->tap);
 	free(n);
 }
@@ -494,7 +579,7 @@ int vm_virtio_net_add(struct vm *vm, const struct vm_nic_config *nic, unsigned i
 		return -ENOMEM;
 	n->vm = vm;
 	n->model = nic->model;
-	n->vhost_fd = n->stop_fd = -1;
+	n->vhost_fd = n->ctl_fd = -1;
 	r = vm_tap_open(nic->tap, true, &n->tap, why);
 	if (r < 0)
 		goto fail_free;
@@ -502,12 +587,6 @@ int vm_virtio_net_add(struct vm *vm, const struct vm_nic_config *nic, unsigned i
 		r = vhost_open(n, why);
 		if (r < 0)
 			goto fail_free;
-	} else {
-		n->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (n->stop_fd < 0) {
-			r = -errno;
-			goto fail_free;
-		}
 	}
 
 	if (nic->has_mac)
@@ -525,6 +604,11 @@ int vm_virtio_net_add(struct vm *vm, const struct vm_nic_config *nic, unsigned i
 		goto fail_free;
 	}
 	n->vp.free = net_free;
+	if (n->model == VM_NIC_VIRTIO && (r = own_init(n)) < 0) {
+		*why = "cannot start the device's I/O thread";
+		virtio_pci_destroy(&n->vp);
+		goto fail_free;
+	}
 	slot = vm_pci_add(vm, &n->vp.pci, -1);
 	if (slot < 0) {
 		*why = "no free PCI slot or BAR space";
