@@ -507,16 +507,17 @@ struct vm *vm_free(struct vm *vm)
 	}
 	free(vm->control_path);
 	free(vm->port_exits);
+	/* Devices first: their teardown (irqfd and ioeventfd deassign, VFIO) still talks to the VM fd. */
+	vm_pci_free_devices(&vm->pci);
+	vm_serial_destroy(&vm->serial);
+	vm_hotplug_destroy(vm);
+	irq_routes_free(vm->routes);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
 	if (vm->wake_fd >= 0)
 		close(vm->wake_fd);
-	vm_pci_free_devices(&vm->pci);
-	vm_serial_destroy(&vm->serial);
-	vm_hotplug_destroy(vm);
-	irq_routes_free(vm->routes);
 	vm_memory_free(vm->mem);
 	pthread_rwlock_destroy(&vm->bus_lock);
 	pthread_rwlock_destroy(&vm->handler_lock);
