@@ -245,6 +245,7 @@ struct vm {
 	pthread_cond_t ccond;
 	pthread_t cwriter;
 	bool cwriter_started, cstop;
+	bool cout_dead;        /* console_out stopped taking output (gone, or stuck while stopping) */
 	bool loaded;           /* boot state set (kernel or raw payload) */
 	bool sandbox;          /* vCPU threads confine themselves (vm_sandbox_thread) */
 	char error[160];       /* why the VMM gave up (VM_EXIT_ERROR), for the CLI */

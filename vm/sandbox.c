@@ -21,6 +21,7 @@ static const int allowed[] = {
 	SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigprocmask), SCMP_SYS(sigaltstack), SCMP_SYS(restart_syscall),
 	SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mremap), SCMP_SYS(madvise), SCMP_SYS(brk), SCMP_SYS(mprotect),
 	SCMP_SYS(exit), SCMP_SYS(exit_group), SCMP_SYS(set_robust_list), SCMP_SYS(rseq), SCMP_SYS(getrandom),
+	SCMP_SYS(sched_getaffinity), /* pthread_getattr_np (thread start under ASan) */
 };
 
 int vm_sandbox_thread(void)

@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
@@ -357,28 +358,58 @@ static bool stream_match(size_t *state, const char *pat, uint8_t c)
 	return false;
 }
 
-static void write_all(int fd, const uint8_t *p, size_t n)
+/* Writes to the console output without ever sleeping in write(): it waits for POLLOUT and writes at most
+ * PIPE_BUF at a time (which a pipe with POLLOUT takes whole). Gives up on the rest once the VM has been
+ * stopping for 2 s (a console nobody reads) or the output is gone. */
+static void console_write(struct vm *vm, const uint8_t *p, size_t n)
 {
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
+	struct timespec now;
+	time_t give_up = 0;
+
+	while (n && !vm->cout_dead) {
+		struct pollfd pfd = { .fd = vm->console_out, .events = POLLOUT };
+		int k = poll(&pfd, 1, 100);
+		ssize_t w;
+
+		if (__atomic_load_n(&vm->cstop, __ATOMIC_RELAXED)) {
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (!give_up)
+				give_up = now.tv_sec + 2;
+			else if (now.tv_sec >= give_up) {
+				log_debug("console: output is stuck, dropping the rest");
+				vm->cout_dead = true;
+				return;
+			}
+		}
+		if (k < 0 && errno != EINTR) {
+			vm->cout_dead = true;
+			return;
+		}
+		if (k <= 0)
 			continue;
-		if (w <= 0)
-			return; /* a console that went away loses output; the guest goes on */
+		if (pfd.revents & (POLLERR | POLLHUP | POLLNVAL)) {
+			vm->cout_dead = true; /* a console that went away loses output; the guest goes on */
+			return;
+		}
+		w = write(vm->console_out, p, n < PIPE_BUF ? n : PIPE_BUF);
+		if (w < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (w <= 0) {
+			vm->cout_dead = true;
+			return;
+		}
 		p += w;
 		n -= (size_t)w;
 	}
 }
 
-/* The console writer: the only thread that may wait on console_out (a stalled terminal or pipe), so the
+/* The console writer: the only thread that waits on console_out (a stalled terminal or pipe), so the
  * vCPU printing never does. Clients get the same bytes without waiting; a slow one loses them. */
 static void *console_writer(void *arg)
 {
 	struct vm *vm = arg;
 	uint8_t chunk[4096];
 
-	/* Cancellable only while writing (console_stop's way out of a console nobody reads). */
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	pthread_mutex_lock(&vm->lock);
 	for (;;) {
 		size_t n;
@@ -399,11 +430,8 @@ static void *console_writer(void *arg)
 				vm->console_clients[i] = -1;
 			}
 		pthread_mutex_unlock(&vm->lock);
-		if (vm->console_out >= 0) {
-			pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
-			write_all(vm->console_out, chunk, n);
-			pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
-		}
+		if (vm->console_out >= 0)
+			console_write(vm, chunk, n);
 		pthread_mutex_lock(&vm->lock);
 	}
 	pthread_mutex_unlock(&vm->lock);
@@ -421,24 +449,16 @@ static int console_start(struct vm *vm)
 	return r;
 }
 
-/* Drains what is buffered, then ends the writer; a console that takes nothing for 2 s loses the rest. */
+/* Drains what is buffered (as long as the output takes it: 2 s at most once stopping), then ends the writer. */
 static void console_stop(struct vm *vm)
 {
-	struct timespec deadline;
-
 	if (!vm->cwriter_started)
 		return;
 	pthread_mutex_lock(&vm->lock);
 	vm->cstop = true;
 	pthread_cond_signal(&vm->ccond);
 	pthread_mutex_unlock(&vm->lock);
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += 2;
-	if (pthread_timedjoin_np(vm->cwriter, NULL, &deadline) != 0) {
-		log_debug("console: output is stuck, dropping %zu buffered bytes", vm->clen);
-		pthread_cancel(vm->cwriter);
-		pthread_join(vm->cwriter, NULL);
-	}
+	pthread_join(vm->cwriter, NULL);
 	vm->cwriter_started = false;
 	vm->cstop = false;
 	if (vm->cdropped)
@@ -487,16 +507,17 @@ struct vm *vm_free(struct vm *vm)
 	}
 	free(vm->control_path);
 	free(vm->port_exits);
+	/* Devices first: their teardown (irqfd and ioeventfd deassign, VFIO) still talks to the VM fd. */
+	vm_pci_free_devices(&vm->pci);
+	vm_serial_destroy(&vm->serial);
+	vm_hotplug_destroy(vm);
+	irq_routes_free(vm->routes);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
 	if (vm->wake_fd >= 0)
 		close(vm->wake_fd);
-	vm_pci_free_devices(&vm->pci);
-	vm_serial_destroy(&vm->serial);
-	vm_hotplug_destroy(vm);
-	irq_routes_free(vm->routes);
 	vm_memory_free(vm->mem);
 	pthread_rwlock_destroy(&vm->bus_lock);
 	pthread_rwlock_destroy(&vm->handler_lock);
