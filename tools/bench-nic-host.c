@@ -400,8 +400,10 @@ int nb_spawn(char *const argv[], int *ret_out, bool err_too, int (*child_setup)(
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGPIPE, SIG_DFL);
-		/* a child of ours dies with us: nothing keeps running after a kill -9 of ptctl */
+		/* a child of ours dies with us: nothing keeps running after a kill -9 of ptctl; and it leads a
+		 * process group, so what it starts (the script's iperf3 client) is killed with it */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		setpgid(0, 0);
 		dup2(null, STDIN_FILENO);
 		dup2(ret_out ? p[1] : null, STDOUT_FILENO);
 		if (err_too)
@@ -424,6 +426,7 @@ void nb_kill(pid_t pid)
 {
 	if (pid <= 0)
 		return;
+	kill(-pid, SIGKILL); /* its process group: the child and whatever it started */
 	kill(pid, SIGKILL);
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 		;

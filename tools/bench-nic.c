@@ -63,8 +63,10 @@ static void on_signal(int sig)
 	interrupted = 1;
 	if (current_vm)
 		vm_request_stop(current_vm);
-	if (current_pid > 0)
+	if (current_pid > 0) {
+		kill(-current_pid, SIGKILL); /* the child's process group (nb_spawn makes one) */
 		kill(current_pid, SIGKILL);
+	}
 }
 
 static double now(void)
