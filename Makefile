@@ -5,8 +5,7 @@
 #                        that should run here was skipped, unless asked: ALLOW_SKIP=kvm,rig,... (or RIG=0 for
 #                        the rig), and then it ends with INCOMPLETE (see README.md, Tests)
 #   make check SANITIZE=1  unit tests under ASan+UBSan (separate build dir)
-#   make stress          the long rig runs (tests/vm/stress/*.sh): 200 bind/release round trips, SIGKILL at every step,
-#                        a configured VM (cfg-vm.sh)
+#   make stress          the long rig runs (tests/vm/stress/*.sh): 200 bind/release round trips, SIGKILL at every step
 #   make demo            install what is needed, build, boot the test host, walk through the flow
 #   make bench           benchmarks on the test host rig (tests/vm/bench/*.sh, one boot; long: prints figures;
 #                        BENCH_DURATION=S: seconds per direction of ptctl bench nic)

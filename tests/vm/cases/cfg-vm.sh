@@ -4,10 +4,9 @@
 # converges, the generator's list names the VM, `ptctl vm run NAME --from-config` boots the
 # guest with the VF, and the guest's igbvf sees the configured MAC and pings the PF through the VF.
 # Both sides checked: the guest's ping and VF vectors, the PF's packet counters. SIGTERM ends the VM as a
-# unit stop would (exit 5); the VF stays on vfio-pci (the configuration binds it). In make stress, not make
-# check: a nested boot with pass-through under TCG takes 1-3 minutes on a loaded machine.
+# unit stop would (exit 5); the VF stays on vfio-pci (the configuration binds it). A nested boot with
+# pass-through under TCG: about a minute idle, 1-3 minutes on a loaded machine.
 # rig-timeout: 360
-# rig-needs: apply vm
 . /rig/lib.sh
 
 IP=/usr/sbin/ip
