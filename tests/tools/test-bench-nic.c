@@ -525,7 +525,7 @@ static void test_params(void **s)
 	assert_string_equal(text, "nonce=" N "\naddr=198.18.2.2/24\npeer=198.18.2.1\nduration=3\nport=5201\nnic=\npci=\n");
 	free(text);
 	/* only the benchmarking range, and nothing a shell would interpret */
-	const char *bad_addr[] = { "10.0.0.2/24", "198.20.0.2/24", "198.18.2.2", "198.18.2.2/8", "198.18.2.256/24",
+	const char *bad_addr[] = { "203.0.113.2/24", "198.20.0.2/24", "198.18.2.2", "198.18.2.2/8", "198.18.2.256/24",
 				   "198.18.2.2/24;reboot", "198.18.2.2/24 x" };
 	for (size_t i = 0; i < ARRAY_SIZE(bad_addr); i++) {
 		struct guest_params q = p;
@@ -533,7 +533,7 @@ static void test_params(void **s)
 		assert_int_equal(guest_params_format(&q, &text), -EINVAL);
 	}
 	struct guest_params q = p;
-	q.peer = "192.168.0.1";
+	q.peer = "203.0.113.1"; /* a documentation address: anything outside 198.18.0.0/15 is refused */
 	assert_int_equal(guest_params_format(&q, &text), -EINVAL);
 	q = p;
 	q.nic = "eth0;rm -rf /";
