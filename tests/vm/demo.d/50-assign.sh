@@ -26,10 +26,12 @@ log=/run/ptctl/vm/passthru/console.log
 if wait_for 300 grep -q '^HP-READY' "$log"; then
 	say "Assign the VF: bind's checks, vfio-pci, guest RAM mapped in the IOMMU, a hot-plug event to the guest."
 	tour assign "$vf" passthru
-	tour vm show passthru
 	wait_for 120 grep -q '^HP-PING-OK' "$log"
 	say "The guest found it, bound igbvf, got carrier and pinged the PF through the VF (its MSI-X into KVM):"
 	step grep '^HP-' "$log"
+	say "What the VM holds: the VF in slot 1, its BARs as KVM memory slots, its MSI-X vectors routed to the"
+	say "guest's APIC, and guest RAM in 2M pages mapped in the IOMMU:"
+	tour vm show passthru
 	say "Take it back: the guest is asked to eject it, lets go, the VF returns to the host."
 	tour unassign "$vf" passthru
 	step grep '^HP-REMOVED' "$log"
