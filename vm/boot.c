@@ -255,24 +255,6 @@ int vm_boot_cpu_state(struct vm *vm, uint64_t rip, uint64_t rsi)
 	return 0;
 }
 
-/* Reads exactly len bytes of fd at off into dst (straight into guest RAM: no bounce buffer). */
-static int read_at(int fd, uint8_t *dst, uint64_t len, uint64_t off)
-{
-	uint64_t got = 0;
-	while (got < len) {
-		ssize_t n = pread(fd, dst + got, len - got > (1u << 30) ? (1u << 30) : len - got, (off_t)(off + got));
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return negative_errno();
-		}
-		if (n == 0)
-			return -EIO; /* the file shrank under us */
-		got += (uint64_t)n;
-	}
-	return 0;
-}
-
 static int open_sized(const char *path, uint64_t *size)
 {
 	/* A FIFO or device as --kernel/--initrd is refused, never opened (it would block). */
@@ -294,8 +276,8 @@ static bool bss_overlaps_data(const uint8_t *phdrs, unsigned n, uint64_t start, 
 /* An uncompressed vmlinux (ELF64, x86-64): its PT_LOAD segments go to their physical addresses and it is
  * entered at e_entry through the same 64-bit protocol. *ret_bz gets a synthetic header in hdr, as the
  * zero page builder reads one from a bzImage. */
-static int elf_load(struct vm *vm, int fd, const uint8_t *buf, size_t head, uint64_t len, uint8_t *hdr,
-		    struct bzimage *ret_bz, uint64_t *ret_entry, const char **why)
+static int elf_load(struct vm *vm, struct vm_loader *ld, int fd, const uint8_t *buf, size_t head, uint64_t len,
+		    uint8_t *hdr, struct bzimage *ret_bz, uint64_t *ret_entry, const char **why)
 {
 	const Elf64_Ehdr *eh = (const void *)buf;
 	uint64_t lo = UINT64_MAX, hi = 0;
@@ -326,15 +308,19 @@ static int elf_load(struct vm *vm, int fd, const uint8_t *buf, size_t head, uint
 			*why = "vmlinux does not fit in guest memory (give it more with --memory)";
 			return -ENOMEM;
 		}
-		r = read_at(fd, dst, ph.p_filesz, ph.p_offset);
+		r = vm_loader_queue(ld, fd, dst, ph.p_filesz, ph.p_offset);
+		/* Fresh guest RAM reads as zeros: the segment's bss needs clearing only where an earlier
+		 * segment put data (writing 17 MB of zeros would only fault those pages in early); that
+		 * data must be there first. */
+		if (r == 0 && bss_overlaps_data(buf + eh->e_phoff, i, ph.p_paddr + ph.p_filesz, ph.p_paddr + ph.p_memsz)) {
+			r = vm_loader_run(ld);
+			if (r == 0)
+				memset(dst + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
+		}
 		if (r < 0) {
 			*why = "cannot read the kernel";
 			return r;
 		}
-		/* Fresh guest RAM reads as zeros: the segment's bss needs clearing only where an earlier
-		 * segment put data (writing 17 MB of zeros would only fault those pages in early). */
-		if (bss_overlaps_data(buf + eh->e_phoff, i, ph.p_paddr + ph.p_filesz, ph.p_paddr + ph.p_memsz))
-			memset(dst + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
 		lo = ph.p_paddr < lo ? ph.p_paddr : lo;
 		hi = ph.p_paddr + ph.p_memsz > hi ? ph.p_paddr + ph.p_memsz : hi;
 	}
@@ -381,6 +367,7 @@ int vm_boot_linux(struct vm *vm, const char *kernel, const char *initrd, const c
 	bool is_elf;
 	uint8_t *dst;
 	struct timespec t0, t1;
+	struct vm_loader ld = { .n = 0 };
 	int r;
 
 	*why = NULL;
@@ -394,12 +381,12 @@ int vm_boot_linux(struct vm *vm, const char *kernel, const char *initrd, const c
 	kbuf = calloc(1, KERNEL_HEAD);
 	if (!kbuf)
 		return -ENOMEM;
-	r = read_at(kfd, kbuf, head, 0);
+	r = vm_read_full(kfd, kbuf, head, 0);
 	if (r < 0)
 		return *why = "cannot read the kernel", r;
 	is_elf = ksize >= SELFMAG && memcmp(kbuf, ELFMAG, SELFMAG) == 0;
 	/* vm_bzimage_parse reads only the header page; it is given the file's size for the bounds. */
-	r = is_elf ? elf_load(vm, kfd, kbuf, head, ksize, elf_hdr, &bz, &entry, why)
+	r = is_elf ? elf_load(vm, &ld, kfd, kbuf, head, ksize, elf_hdr, &bz, &entry, why)
 		   : vm_bzimage_parse(kbuf, ksize, &bz, why);
 	if (r < 0)
 		return r;
@@ -420,7 +407,7 @@ int vm_boot_linux(struct vm *vm, const char *kernel, const char *initrd, const c
 		dst = vm_memory_hva(vm->mem, plan.kernel_addr, bz.kernel_size);
 		if (!dst)
 			return -ENOMEM;
-		r = read_at(kfd, dst, bz.kernel_size, bz.kernel_offset);
+		r = vm_loader_queue(&ld, kfd, dst, bz.kernel_size, bz.kernel_offset);
 		if (r < 0)
 			return *why = "cannot read the kernel", r;
 		/* The 64-bit entry point sits 0x200 past the start of the protected-mode kernel. */
@@ -430,10 +417,14 @@ int vm_boot_linux(struct vm *vm, const char *kernel, const char *initrd, const c
 		dst = vm_memory_hva(vm->mem, plan.initrd_addr, isize);
 		if (!dst)
 			return -ENOMEM;
-		r = read_at(ifd, dst, isize, 0);
+		r = vm_loader_queue(&ld, ifd, dst, isize, 0);
 		if (r < 0)
 			return *why = "cannot read the initrd", r;
 	}
+	/* Kernel and initrd, in parallel pieces. */
+	r = vm_loader_run(&ld);
+	if (r < 0)
+		return *why = "cannot read the kernel or initrd", r;
 	dst = vm_memory_hva(vm->mem, plan.cmdline_addr, clen);
 	if (!dst)
 		return -ENOMEM;
@@ -446,7 +437,8 @@ int vm_boot_linux(struct vm *vm, const char *kernel, const char *initrd, const c
 	vm_zero_page_build(dst, is_elf ? elf_hdr : kbuf, &bz, &plan, e820, ne820, ACPI_RSDP_ADDR);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	/* The VMM's share of the time before the kernel's first instruction. */
-	log_debug("boot: kernel and initrd loaded in %.1f ms",
-		  (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+	log_debug("boot: kernel and initrd loaded in %.1f ms (%u thread%s)",
+		  (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6, ld.used_threads,
+		  ld.used_threads == 1 ? "" : "s");
 	return vm_boot_cpu_state(vm, entry, BOOT_ZERO_PAGE);
 }

@@ -79,6 +79,32 @@ struct bzimage {
 	size_t kernel_offset;    /* where the protected-mode kernel starts in the file */
 	size_t kernel_size;
 };
+/* Reads into guest RAM (load.c): exactly len bytes of fd at off into dst (-EIO if the file is shorter). */
+int vm_read_full(int fd, uint8_t *dst, uint64_t len, uint64_t off);
+/* A queue of such reads, run in parallel 2 MiB pieces of the destination (see load.c). Zero-initialise;
+ * threads 0 means one per usable CPU (at most VM_LOADER_THREADS). */
+#define VM_LOADER_MAX_JOBS 16
+#define VM_LOADER_THREADS 4
+#define VM_LOADER_PIECE (2ull << 20)
+struct vm_load_job {
+	int fd;
+	uint8_t *dst;
+	uint64_t len, off;
+	uint64_t first; /* index of its first piece in the queue */
+};
+struct vm_loader {
+	struct vm_load_job job[VM_LOADER_MAX_JOBS];
+	unsigned n, threads, used_threads;
+	uint64_t pieces;
+	atomic_uint_fast64_t next;
+	atomic_int err;
+};
+/* How many pieces a read into [dst, dst + len) is cut into (at 2 MiB boundaries of the address). */
+uint64_t vm_loader_pieces(const uint8_t *dst, uint64_t len);
+/* Queues a read; runs the queue first when dst overlaps a queued read or the queue is full. */
+int vm_loader_queue(struct vm_loader *l, int fd, uint8_t *dst, uint64_t len, uint64_t off);
+/* Runs and empties the queue; the first error (negative errno), or 0. */
+int vm_loader_run(struct vm_loader *l);
 /* Validates a bzImage that can be entered in 64-bit mode: -ENOEXEC with a reason in *why otherwise.
  * Only the first 4 KiB of buf are read (the setup header); len is the size of the whole file. */
 int vm_bzimage_parse(const uint8_t *buf, size_t len, struct bzimage *ret, const char **why);

@@ -5,6 +5,7 @@
 # (2) boot to the first userspace line (RIG-L2-INIT) of the same kernel and initramfs, ptctl vm run against
 # QEMU accel=kvm. BENCH_ROUNDS rounds each (default 3), medians and ratios, the load average around them.
 # BENCH_BEFORE=1 (default) also runs ptctl with the old default backing (a 4K memfd) for comparison.
+# BENCH_DMA=0 leaves out part (1), BENCH_BOOT=0 part (2).
 # Prints figures; asserts only that every run produced one.
 # rig-timeout: 2400
 . /rig/lib.sh
@@ -66,6 +67,7 @@ dma_row() {
 	expect_match "$p" '^[0-9.]+$' "ptctl ready time"
 }
 
+if [ "${BENCH_DMA:-1}" = 1 ]; then
 echo "bench: time-to-DMA-ready (edu behind VT-d; $rounds rounds each)"
 dma_row 256
 avail=$(sed -n 's/MemAvailable: *\([0-9]*\) kB/\1/p' /proc/meminfo)
@@ -80,6 +82,7 @@ sizes=64M,256M
 echo "bench: sweep $sizes (load $(loadavg))"
 ptctl bench dma --device "$RIG_EDU" --sizes "$sizes" | sed 's/^/bench:   /' || fail "ptctl bench dma --sizes failed"
 restore
+fi
 
 # boot_once LABEL CMD...: seconds from start to the guest's first userspace line; the VMM is stopped there.
 boot_once() {
@@ -103,6 +106,7 @@ boot_once() {
 	[ -n "$boot_s" ] || { tail -n 20 "$log"; fail "$label never reached its first userspace line"; }
 }
 
+if [ "${BENCH_BOOT:-1}" = 1 ]; then
 echo "bench: boot to the first userspace line (vmlinux $(stat -c %s "$kernel") bytes, initramfs $(stat -c %s "$RIG_GUEST_INITRD") bytes, 1 vCPU, 256M; $rounds rounds each)"
 bp=() bq=() bo=()
 for ((i = 1; i <= rounds; i++)); do
@@ -127,5 +131,6 @@ if [ "${BENCH_DMESG:-1}" = 1 ]; then
 	timeout 600 ptctl -v vm run benchd --kernel "$kernel" --initrd "$RIG_GUEST_INITRD" --memory 256M --cpus 1 \
 		--cmdline "console=ttyS0 quiet panic=-1 l2=vm-report" </dev/null 2>&1 | tr -d '\r' |
 		grep -E '^vm-report: [+c]|guest RAM:|loaded in|^debug vm.c.*ran ' | sed 's/^/bench: /'
+fi
 fi
 echo "bench: load average at end: $(loadavg)"
