@@ -829,11 +829,14 @@ static int run_bench_nic(int argc, char **argv, const struct verb_ctx *ctx)
 	if (!mkdtemp(b.dir))
 		return log_error("bench nic: cannot create a directory under /tmp: %m"), EXIT_FAIL;
 	nb_undo_push(&b.undo, NB_UNDO_RMTREE, b.dir, NULL, -1, 0);
-	status = resolve_wire(&b);
+	/* The guest kit first: a missing kernel or package is said before anything changes (--pf may create
+	 * a VF). The native path alone runs no guest and needs no kit. */
+	status = b.o.paths & ~(1u << NICBENCH_NATIVE) ? build_kit(&b) : EXIT_OK;
 	if (status == EXIT_OK)
-		status = build_kit(&b);
+		status = resolve_wire(&b);
 	if (status == EXIT_OK) {
-		progress(NICBENCH_NATIVE, "wire: VF %s, PF %s (%s); guest kernel %s", b.vf, b.pf, b.pf_netdev, b.rep.release);
+		progress(NICBENCH_NATIVE, "wire: VF %s, PF %s (%s); guest kernel %s", b.vf, b.pf, b.pf_netdev,
+			 b.rep.release ? b.rep.release : "none (no VM path)");
 		for (int p = 0; p < NICBENCH_PATHS && !interrupted; p++)
 			if (b.o.paths & (1u << p)) {
 				run_path(&b, p);

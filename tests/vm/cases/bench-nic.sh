@@ -3,7 +3,8 @@
 # say unavailable with its reason): the JSON is sane (each measured path moved data both ways, counted on
 # the PF's side too; pass-through > emulated once both exist), and nothing is left behind, also after a
 # Ctrl-C in the middle of a measurement (no tap, address, namespace, VF binding, iperf3 or scratch files).
-# rig-timeout: 180
+# --pf: a PF with no VF gets one for the run and none after it; a PF with an idle VF lends it and keeps it.
+# rig-timeout: 240
 . /rig/lib.sh
 
 pf=$RIG_IGB
@@ -84,4 +85,31 @@ cat /tmp/int.err
 expect_eq "$rc" 1 "exit status after Ctrl-C"
 grep -q 'interrupted' /tmp/int.err || fail "no word about the interruption"
 left_behind "after Ctrl-C"
+
+# --pf on a PF with no VF: one VF is created for the run (the native path moves data over it), then removed.
+vf_destroy "$pf"
+expect_eq "$(cat "/sys/bus/pci/devices/$pf/sriov_numvfs")" 0 "VFs before --pf"
+ptctl bench nic --pf "$pf" --paths native --duration 2 --json >/tmp/pf.json 2>/tmp/pf.err || {
+	cat /tmp/pf.err
+	fail "bench nic --pf failed"
+}
+grep -q "creating a VF on $pf" /tmp/pf.err || fail "no progress line about creating the VF"
+expect_eq "$(jq -r .pf /tmp/pf.json)" "$pf" "--pf: the PF in the JSON"
+pfvf=$(jq -r .vf /tmp/pf.json)
+expect_match "$pfvf" '^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$' "--pf: the VF in the JSON"
+jq -e '.paths[0].path == "native" and .paths[0].status == "ok" and .paths[0].tx_bytes > 0 and .paths[0].rx_bytes > 0' \
+	/tmp/pf.json >/dev/null || fail "--pf: the native path moved nothing: $(jq -c '.paths[0]' /tmp/pf.json)"
+expect_eq "$(cat "/sys/bus/pci/devices/$pf/sriov_numvfs")" 0 "VFs after --pf created and removed one"
+[ -e "/sys/bus/pci/devices/$pfvf" ] && fail "the VF made for the run is still there"
+# --pf on a PF with an idle VF: that VF is used and stays.
+vf=$(RIG_VF_AUTOPROBE=0 vf_create "$pf" 1) || fail "cannot create a VF on $pf"
+ptctl bench nic --pf "$pf" --paths native --duration 2 --json >/tmp/pf.json 2>/tmp/pf.err || {
+	cat /tmp/pf.err
+	fail "bench nic --pf with an idle VF failed"
+}
+grep -q "creating a VF" /tmp/pf.err && fail "--pf created a VF although $vf was idle"
+expect_eq "$(jq -r .vf /tmp/pf.json)" "$vf" "--pf took the idle VF"
+expect_eq "$(jq -r '.paths[0].status' /tmp/pf.json)" ok "--pf with an idle VF: native"
+expect_eq "$(cat "/sys/bus/pci/devices/$pf/sriov_numvfs")" 1 "the VF that was there stays"
+left_behind "after --pf"
 exit 0
