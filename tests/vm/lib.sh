@@ -97,6 +97,28 @@ netdev_of() { # ADDR -> first network interface of the device, or nothing
 	ls "/sys/bus/pci/devices/$1/net" 2>/dev/null | head -n1
 }
 
+# pf_link_up DEV ADDRESS: the PF's netdev up with ADDRESS/24 and a carrier (20 s at most). Remembers
+# whether the link was up for pf_link_restore DEV ADDRESS, which takes the address off and puts it back.
+pf_link_up() {
+	pf_was_up=$(($(cat "/sys/class/net/$1/flags") & 1))
+	/usr/sbin/ip link set "$1" up
+	/usr/sbin/ip addr add "$2/24" dev "$1" || fail "cannot add $2 to $1"
+	wait_for 20 grep -q 1 "/sys/class/net/$1/carrier" || fail "$1 (PF) has no carrier"
+}
+
+pf_link_restore() { # DEV ADDRESS
+	/usr/sbin/ip addr del "$2/24" dev "$1" 2>/dev/null
+	[ "${pf_was_up:-1}" = 1 ] || /usr/sbin/ip link set "$1" down
+}
+
+# sriov_vf0 PF MAC: one VF made by ptctl sriov create, its MAC set by ptctl sriov set; its address in $vf.
+sriov_vf0() {
+	expect_ok ptctl sriov create "$1" 1
+	vf=$(basename "$(readlink "/sys/bus/pci/devices/$1/virtfn0")")
+	[ -n "$vf" ] && [ "$vf" != . ] || fail "no virtfn0 after sriov create"
+	expect_ok ptctl sriov set "$1" 0 mac "$2"
+}
+
 # vf_create PF N: create N VFs with driver autoprobe as given by RIG_VF_AUTOPROBE (default 1); prints
 # the VF addresses once they all exist.
 vf_create() {

@@ -9,7 +9,6 @@
 # rig-timeout: 360
 . /rig/lib.sh
 
-IP=/usr/sbin/ip
 sys=/sys/bus/pci/devices
 pf=$RIG_IGB
 host_ip=198.18.0.1 guest_ip=198.18.0.2 vfmac=02:00:00:00:c0:12
@@ -29,15 +28,11 @@ cleanup() {
 	rm -rf /etc/ptctl /run/ptctl/cfg
 	echo 0 >"$sys/$pf/sriov_numvfs"
 	echo 1 >"$sys/$pf/sriov_drivers_autoprobe"
-	$IP addr del "$host_ip/24" dev "$dev" 2>/dev/null
-	[ "${was_up:-1}" = 1 ] || $IP link set "$dev" down
+	pf_link_restore "$dev" "$host_ip"
 }
 trap cleanup EXIT
 
-was_up=$(($(cat "/sys/class/net/$dev/flags") & 1))
-$IP link set "$dev" up
-$IP addr add "$host_ip/24" dev "$dev" || fail "cannot add $host_ip to $dev"
-wait_for 20 grep -q 1 "/sys/class/net/$dev/carrier" || fail "$dev (PF) has no carrier"
+pf_link_up "$dev" "$host_ip"
 
 mkdir -p /etc/ptctl
 cat >/etc/ptctl/vm.conf <<CONF

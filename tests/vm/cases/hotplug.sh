@@ -11,7 +11,6 @@
 # rig-timeout: 900
 . /rig/lib.sh
 
-IP=/usr/sbin/ip
 pf=$RIG_IGB
 vfmac=52:54:00:5f:00:21
 host_ip=198.18.2.1 guest_ip=198.18.2.2
@@ -26,17 +25,12 @@ cleanup() {
 	for v in hp1 hp2 hp3; do ptctl vm stop $v >/dev/null 2>&1; done
 	[ -z "${vf:-}" ] || [ "$(driver_of "$vf")" != vfio-pci ] || ptctl release "$vf" >/dev/null
 	ptctl sriov destroy "$pf" >/dev/null
-	$IP addr del "$host_ip/24" dev "$dev" 2>/dev/null
-	[ "${was_up:-1}" = 1 ] || $IP link set "$dev" down
+	pf_link_restore "$dev" "$host_ip"
 }
 trap cleanup EXIT
 
-was_up=$(($(cat "/sys/class/net/$dev/flags") & 1))
-$IP link set "$dev" up
-$IP addr add "$host_ip/24" dev "$dev" || fail "cannot add $host_ip to $dev"
-expect_ok ptctl sriov create "$pf" 1
-vf=$(basename "$(readlink "/sys/bus/pci/devices/$pf/virtfn0")")
-expect_ok ptctl sriov set "$pf" 0 mac "$vfmac"
+pf_link_up "$dev" "$host_ip"
+sriov_vf0 "$pf" "$vfmac"
 drv0=$(driver_of "$vf")
 
 # vm_up NAME EXTRA: start a VM with no device and wait for its guest's script to be ready.

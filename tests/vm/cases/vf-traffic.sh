@@ -22,20 +22,13 @@ cleanup() {
 	wait 2>/dev/null
 	[ -z "${vf:-}" ] || [ "$(driver_of "$vf")" != vfio-pci ] || ptctl release "$vf"
 	ptctl sriov destroy "$pf" >/dev/null
-	$IP addr del "$host_ip/24" dev "$dev" 2>/dev/null
-	[ "${was_up:-1}" = 1 ] || $IP link set "$dev" down
+	pf_link_restore "$dev" "$host_ip"
 }
 trap cleanup EXIT
 
-was_up=$(($(cat "/sys/class/net/$dev/flags") & 1))
-$IP link set "$dev" up
-$IP addr add "$host_ip/24" dev "$dev" || fail "cannot add $host_ip to $dev"
-wait_for 20 grep -q 1 "/sys/class/net/$dev/carrier" || fail "$dev (PF) has no carrier"
+pf_link_up "$dev" "$host_ip"
 
-expect_ok ptctl sriov create "$pf" 1
-vf=$(basename "$(readlink "/sys/bus/pci/devices/$pf/virtfn0")")
-[ -n "$vf" ] && [ "$vf" != . ] || fail "no virtfn0 after sriov create"
-expect_ok ptctl sriov set "$pf" 0 mac "$vfmac"
+sriov_vf0 "$pf" "$vfmac"
 expect_eq "$($IP -j link show "$dev" | jq -r '.[0].vfinfo_list[0].address')" "$vfmac" "VF 0 MAC (iproute2)"
 expect_ok ptctl bind "$vf"
 expect_eq "$(driver_of "$vf")" vfio-pci "VF driver after bind"

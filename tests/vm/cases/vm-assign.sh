@@ -14,7 +14,6 @@
 # rig-needs: vm show
 . /rig/lib.sh
 
-IP=/usr/sbin/ip
 pf=$RIG_IGB
 nic=$RIG_E1000E
 vfmac=52:54:00:5f:00:02
@@ -38,19 +37,12 @@ cleanup() {
 	[ -z "${vf:-}" ] || [ "$(driver_of "$vf")" != vfio-pci ] || ptctl release "$vf"
 	[ "$(driver_of "$nic")" != vfio-pci ] || ptctl release "$nic"
 	ptctl sriov destroy "$pf" >/dev/null
-	$IP addr del "$host_ip/24" dev "$dev" 2>/dev/null
-	[ "${was_up:-1}" = 1 ] || $IP link set "$dev" down
+	pf_link_restore "$dev" "$host_ip"
 }
 trap cleanup EXIT
 
-was_up=$(($(cat "/sys/class/net/$dev/flags") & 1))
-$IP link set "$dev" up
-$IP addr add "$host_ip/24" dev "$dev" || fail "cannot add $host_ip to $dev"
-wait_for 20 grep -q 1 "/sys/class/net/$dev/carrier" || fail "$dev (PF) has no carrier"
-expect_ok ptctl sriov create "$pf" 1
-vf=$(basename "$(readlink "/sys/bus/pci/devices/$pf/virtfn0")")
-[ -n "$vf" ] && [ "$vf" != . ] || fail "no virtfn0 after sriov create"
-expect_ok ptctl sriov set "$pf" 0 mac "$vfmac"
+pf_link_up "$dev" "$host_ip"
+sriov_vf0 "$pf" "$vfmac"
 vf_driver0=$(driver_of "$vf")
 echo "VF $vf on '${vf_driver0:-no driver}', e1000e $nic on '$nic_driver0'"
 
