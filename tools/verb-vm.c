@@ -468,7 +468,9 @@ static int run_vm(const struct vm_opts *o, bool background, int notify_fd, const
 		return log_error("%s: cannot run: %s", o->name, strerror(-r)), EXIT_FAIL;
 	status = vm_exit_status(reason);
 	if (reason == VM_EXIT_ERROR)
-		log_error("%s: the VMM stopped the guest: %s", o->name, *vm_error(vm) ? vm_error(vm) : "unknown error");
+		log_error("%s: the VMM stopped the guest: %s", o->name, *vm_exit_why(vm) ? vm_exit_why(vm) : "unknown error");
+	else if (reason == VM_EXIT_REBOOT && *vm_exit_why(vm))
+		log_info("%s: the guest rebooted: %s (exit status %d)", o->name, vm_exit_why(vm), status);
 	else if (reason != VM_EXIT_POWEROFF)
 		log_info("%s: %s (exit status %d)", o->name,
 			 reason == VM_EXIT_REBOOT  ? "the guest rebooted"

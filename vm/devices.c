@@ -50,8 +50,7 @@ static void pm_write(struct vm *vm, unsigned reg, uint32_t v)
 		break;
 	case 0xc:
 		if ((v & 0xff) == VM_RESET_VALUE) {
-			log_debug("acpi: guest wrote the reset register");
-			vm_set_exit(vm, VM_EXIT_REBOOT);
+			vm_set_exit_why(vm, VM_EXIT_REBOOT, "ACPI reset register");
 		}
 		break;
 	default:
@@ -86,8 +85,7 @@ static void i8042_io(void *opaque, uint64_t off, uint8_t *data, unsigned len, bo
 	struct vm *vm = opaque;
 	if (is_write) {
 		if (off == 4 && data[0] == 0xfe) {
-			log_debug("i8042: reset pulse");
-			vm_set_exit(vm, VM_EXIT_REBOOT);
+			vm_set_exit_why(vm, VM_EXIT_REBOOT, "i8042 reset pulse");
 		}
 		return;
 	}

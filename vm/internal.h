@@ -274,7 +274,7 @@ struct vm {
 	bool cout_dead;        /* console_out stopped taking output (gone, or stuck while stopping) */
 	bool loaded;           /* boot state set (kernel or raw payload) */
 	bool sandbox;          /* vCPU threads confine themselves (vm_sandbox_thread) */
-	char error[160];       /* why the VMM gave up (VM_EXIT_ERROR), for the CLI */
+	char exit_why[160];    /* why the guest ended, when known (vm_exit_why) */
 	/* Exit counts for `ptctl -v`: where a slow guest spends its trips to userspace. */
 	atomic_uint_fast64_t exits_io, exits_mmio, exits_other;
 	uint32_t *port_exits; /* 65536 counters or NULL */
@@ -287,6 +287,9 @@ void vm_io_dispatch(struct vm *vm, bool mmio, uint64_t addr, uint8_t *data, unsi
 
 /* Ends the VM with reason (first caller wins) and kicks every vCPU out of KVM_RUN. */
 void vm_set_exit(struct vm *vm, enum vm_exit_reason reason);
+/* vm_set_exit with a printf-style why, kept only if this reason is the one that ends the VM. */
+void vm_set_exit_why(struct vm *vm, enum vm_exit_reason reason, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* The console sink: log, attached clients, panic and marker detection. Device lock held. */
 void vm_console_putc(struct vm *vm, uint8_t c);
 

@@ -129,22 +129,43 @@ void vm_vcpu_destroy(struct vm_vcpu *v)
 	v->fd = -1;
 }
 
-static void log_registers(struct vm_vcpu *v)
+/* The vCPU's state where it stopped, for the why of a crash: "" when KVM cannot say; *rip too (0). */
+static void registers(struct vm_vcpu *v, char *buf, size_t size, uint64_t *rip)
 {
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
+
+	buf[0] = '\0';
+	*rip = 0;
 	if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0)
 		return;
-	log_debug("vcpu%u: rip=0x%llx rsp=0x%llx rflags=0x%llx cr0=0x%llx cr3=0x%llx cr4=0x%llx efer=0x%llx", v->id,
-		  regs.rip, regs.rsp, regs.rflags, sregs.cr0, sregs.cr3, sregs.cr4, sregs.efer);
+	*rip = regs.rip;
+	snprintf(buf, size, "rip=0x%llx rsp=0x%llx rflags=0x%llx cr0=0x%llx cr2=0x%llx cr3=0x%llx cr4=0x%llx efer=0x%llx",
+		 regs.rip, regs.rsp, regs.rflags, sregs.cr0, sregs.cr2, sregs.cr3, sregs.cr4, sregs.efer);
 }
 
 static void vcpu_fail(struct vm_vcpu *v, const char *what, uint64_t detail)
 {
-	log_debug("vcpu%u: %s (0x%" PRIx64 ")", v->id, what, detail);
-	log_registers(v);
-	snprintf(v->vm->error, sizeof(v->vm->error), "vCPU %u: %s (0x%" PRIx64 ")", v->id, what, detail);
-	vm_set_exit(v->vm, VM_EXIT_ERROR);
+	char regs[200];
+	uint64_t rip;
+
+	registers(v, regs, sizeof(regs), &rip);
+	log_debug("vcpu%u: %s (0x%" PRIx64 ") %s", v->id, what, detail, regs);
+	vm_set_exit_why(v->vm, VM_EXIT_ERROR, "vCPU %u: %s (0x%" PRIx64 ")", v->id, what, detail);
+}
+
+/* A triple fault is a crash the guest could not report: where it happened is all there is to go on. */
+static void vcpu_triple_fault(struct vm_vcpu *v)
+{
+	char regs[200];
+	uint64_t rip;
+
+	registers(v, regs, sizeof(regs), &rip);
+	log_warning("vcpu%u: triple fault: %s", v->id, *regs ? regs : "(registers unreadable)");
+	if (*regs)
+		vm_set_exit_why(v->vm, VM_EXIT_REBOOT, "triple fault on vCPU %u at rip=0x%" PRIx64, v->id, rip);
+	else
+		vm_set_exit_why(v->vm, VM_EXIT_REBOOT, "triple fault on vCPU %u", v->id);
 }
 
 /* KVM fills the I/O exit, but its offsets are still checked against the mapping before use. */
@@ -187,14 +208,13 @@ static void handle_exit(struct vm_vcpu *v)
 		atomic_fetch_add(&v->vm->exits_other, 1);
 		break;
 	case KVM_EXIT_SHUTDOWN:
-		log_debug("vcpu%u: shutdown (triple fault)", v->id);
-		vm_set_exit(v->vm, VM_EXIT_REBOOT);
+		vcpu_triple_fault(v);
 		break;
 	case KVM_EXIT_SYSTEM_EVENT:
 		if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN)
 			vm_set_exit(v->vm, VM_EXIT_POWEROFF);
 		else if (run->system_event.type == KVM_SYSTEM_EVENT_RESET)
-			vm_set_exit(v->vm, VM_EXIT_REBOOT);
+			vm_set_exit_why(v->vm, VM_EXIT_REBOOT, "system reset event");
 		else if (run->system_event.type == KVM_SYSTEM_EVENT_CRASH)
 			vm_set_exit(v->vm, VM_EXIT_PANIC);
 		else

@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -54,7 +55,7 @@ bool vm_name_valid(const char *s)
 }
 unsigned vm_cpus(const struct vm *vm) { return vm->ncpus; }
 uint64_t vm_memory_size(const struct vm *vm) { return vm->mem->size; }
-const char *vm_error(const struct vm *vm) { return vm->error; }
+const char *vm_exit_why(const struct vm *vm) { return vm->exit_why; }
 int vm_kvm_fd(const struct vm *vm) { return vm->vm_fd; }
 
 size_t vm_ram_regions(const struct vm *vm, const struct vm_ram_region **ret)
@@ -316,14 +317,35 @@ int vm_unmap_memory(struct vm *vm, uint64_t gpa)
 
 /* ---- Ending ---- */
 
-void vm_set_exit(struct vm *vm, enum vm_exit_reason reason)
+/* The first reason wins; its why (NULL: none) is stored before the main loop is woken, and read only
+ * once the vCPUs are joined. */
+static void set_exit(struct vm *vm, enum vm_exit_reason reason, const char *why)
 {
 	int expected = 0;
 	uint64_t one = 1;
 
-	if (atomic_compare_exchange_strong(&vm->state, &expected, 1 + (int)reason))
-		if (write(vm->wake_fd, &one, sizeof(one)) < 0)
-			log_debug("wake: %m");
+	if (!atomic_compare_exchange_strong(&vm->state, &expected, 1 + (int)reason))
+		return;
+	if (why)
+		snprintf(vm->exit_why, sizeof(vm->exit_why), "%s", why);
+	if (write(vm->wake_fd, &one, sizeof(one)) < 0)
+		log_debug("wake: %m");
+}
+
+void vm_set_exit(struct vm *vm, enum vm_exit_reason reason)
+{
+	set_exit(vm, reason, NULL);
+}
+
+void vm_set_exit_why(struct vm *vm, enum vm_exit_reason reason, const char *fmt, ...)
+{
+	char why[sizeof(vm->exit_why)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	set_exit(vm, reason, why);
 }
 
 void vm_request_stop(struct vm *vm)

@@ -151,8 +151,10 @@ uint64_t vm_memory_size(const struct vm *vm);
 /* KVM's binary statistic name ("exits", "io_exits", "halt_exits", ...) summed over the VM's vCPUs
  * (KVM_GET_STATS_FD); callable while vm_run() runs. -ENOENT: no such statistic; -ENOTTY: kernel < 5.14. */
 int vm_vcpu_stat_sum(const struct vm *vm, const char *name, uint64_t *ret);
-/* Why the VMM gave up, after vm_run() reported VM_EXIT_ERROR ("" otherwise). */
-const char *vm_error(const struct vm *vm);
+/* Why the guest ended, after vm_run(), when the VMM knows: for VM_EXIT_ERROR why the VMM gave up, for
+ * VM_EXIT_REBOOT what reset the guest ("triple fault on vCPU 0 at rip=...", "i8042 reset pulse",
+ * "ACPI reset register"); "" otherwise. */
+const char *vm_exit_why(const struct vm *vm);
 
 /* `ptctl vm show`: devices (assigned ones with guest slot, BARs and every interrupt), the memory map
  * (GPA -> host virtual -> host-physical runs, IOMMU-mapped, page size). Callable while vm_run() runs. */

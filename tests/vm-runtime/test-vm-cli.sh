@@ -75,7 +75,7 @@ expect_run() {
 expect_run 0 '^p powered off$' t1 --cmdline "p powered off"
 expect_run 0 '^p two vcpus$' t1 --cmdline "p two vcpus" --cpus 2
 expect_run 0 '^p prefaulted$' t1 --cmdline "p prefaulted" --prefault --cpus 2
-expect_run 3 'the guest rebooted' t1 --cmdline "r reboot"
+expect_run 3 'the guest rebooted: i8042 reset pulse (exit status 3)' t1 --cmdline "r reboot"
 out=$(timeout 60 "$PTCTL" vm run t1 --kernel "$elf" --memory 64M --cmdline "p from an ELF vmlinux" </dev/null 2>&1)
 rc=$?
 [ "$rc" = 0 ] && [ "$out" = "p from an ELF vmlinux" ] || fail "vmlinux ELF: exit $rc: $out"

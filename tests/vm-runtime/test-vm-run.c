@@ -52,6 +52,7 @@ struct run {
 	enum vm_exit_reason reason;
 	char out[1 << 17];
 	size_t out_len;
+	char why[160]; /* vm_exit_why */
 };
 
 static void *stop_later(void *arg)
@@ -90,6 +91,7 @@ static void run_payload(const uint8_t *code, size_t len, const char *text, unsig
 		pthread_cancel(t);
 		pthread_join(t, NULL);
 	}
+	snprintf(res->why, sizeof(res->why), "%s", vm_exit_why(vm));
 	vm_free(vm);
 	res->out_len = (size_t)pread(out, res->out, sizeof(res->out) - 1, 0);
 	res->out[res->out_len] = '\0';
@@ -129,10 +131,16 @@ static void test_reboots(void **s)
 	run_payload(kbd_reset, sizeof(kbd_reset), NULL, 1, &r, false);
 	assert_int_equal(r.reason, VM_EXIT_REBOOT);
 	assert_int_equal(vm_exit_status(r.reason), 3);
+	assert_string_equal(r.why, "i8042 reset pulse");
 	run_payload(acpi_reset, sizeof(acpi_reset), NULL, 1, &r, false);
 	assert_int_equal(r.reason, VM_EXIT_REBOOT);
+	assert_string_equal(r.why, "ACPI reset register");
+	/* a triple fault names where it happened: the ud2 at offset 7 of the payload */
 	run_payload(triple, sizeof(triple), NULL, 1, &r, false);
 	assert_int_equal(r.reason, VM_EXIT_REBOOT);
+	printf("triple fault: %s\n", r.why);
+	assert_true(strncmp(r.why, "triple fault on vCPU 0 at rip=0x", 32) == 0);
+	assert_int_equal(strtoull(r.why + 30, NULL, 16) % 0x1000, 7);
 }
 
 static void test_panic(void **s)
