@@ -72,6 +72,8 @@ MANPAGES := $(BUILD)/man/ptctl.8
 # Fuzz targets: tests/fuzz/fuzz-NAME.c, each linked with a replay main (gcc, part of all: make unit replays
 # tests/fuzz/corpus/NAME/ through it) and, for make fuzz, with libFuzzer.
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz-*.c)
+# What targets share with the unit tests (plain C, no cmocka): the fake VFIO device.
+FUZZ_SUPPORT := tests/lib/fake-vfio.c
 FUZZ_REPLAYS := $(patsubst tests/fuzz/fuzz-%.c,$(BUILD)/fuzz/replay-%,$(FUZZ_SRCS))
 FUZZ_BINS := $(patsubst tests/fuzz/fuzz-%.c,$(BUILD)/fuzz/fuzz-%,$(FUZZ_SRCS))
 FUZZ_S ?= 10
@@ -79,14 +81,14 @@ FUZZ_S ?= 10
 .PHONY: all unit check rig-check stress demo bench install clean deps fuzz fuzz-bins fuzz-replay
 all: $(BUILD)/ptctl $(RIG_TOOLS) $(TEST_BINS) $(FIXTURES) $(DATA) $(MANPAGES) $(FUZZ_REPLAYS)
 
-$(BUILD)/fuzz/replay-%: tests/fuzz/fuzz-%.c tests/fuzz/replay.c tests/fuzz/skip.c tests/fuzz/fuzz.h $(BUILD)/libptctl.a
+$(BUILD)/fuzz/replay-%: tests/fuzz/fuzz-%.c tests/fuzz/replay.c tests/fuzz/skip.c tests/fuzz/fuzz.h $(FUZZ_SUPPORT) $(FUZZ_SUPPORT:.c=.h) $(BUILD)/libptctl.a
 	@mkdir -p $(dir $@)
-	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(LDFLAGS) -o $@ tests/fuzz/replay.c tests/fuzz/skip.c $< \
+	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(LDFLAGS) -o $@ tests/fuzz/replay.c tests/fuzz/skip.c $(FUZZ_SUPPORT) $< \
 		$(BUILD)/libptctl.a $(LIBS)
 
-$(BUILD)/fuzz/fuzz-%: tests/fuzz/fuzz-%.c tests/fuzz/skip.c tests/fuzz/fuzz.h $(BUILD)/libptctl.a
+$(BUILD)/fuzz/fuzz-%: tests/fuzz/fuzz-%.c tests/fuzz/skip.c tests/fuzz/fuzz.h $(FUZZ_SUPPORT) $(FUZZ_SUPPORT:.c=.h) $(BUILD)/libptctl.a
 	@mkdir -p $(dir $@)
-	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(LDFLAGS) -fsanitize=fuzzer -o $@ tests/fuzz/skip.c $< \
+	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(LDFLAGS) -fsanitize=fuzzer -o $@ tests/fuzz/skip.c $(FUZZ_SUPPORT) $< \
 		$(BUILD)/libptctl.a $(LIBS)
 
 fuzz-bins: $(FUZZ_BINS)
