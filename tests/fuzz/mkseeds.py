@@ -136,3 +136,57 @@ def virtq_ram(num, chains, indirect_table=None, event_idx=False):
     return bytes(ram)
 put('virtqueue', 'tx-rx-chains', bytes([2, 0]) + virtq_ram(4, [[(64, False), (1500, True)], [(32, False)]]))
 put('virtqueue', 'indirect-event-idx', bytes([3, 3]) + virtq_ram(8, [[(16, False)]], [(12, False), (64, True), (64, True)]))
+
+# --- virtio-pci: 32 KiB of guest RAM at GPA 0x100000, then ops: kind, offset (2), length code, value (4) ---
+# kinds: 0/1 common cfg write/read, 2/3 BAR 0 write/read, 4/5 config space write/read, 6 notify queue
+VP_RAM = 0x100000
+def vp_op(kind, off, size, val=0):
+    return struct.pack('<BHBI', kind, off, {1: 0, 2: 1, 4: 2, 8: 3}[size], val & 0xffffffff)
+def vp_common(off, size, val):
+    return vp_op(0, off, size, val)
+def vp_queue(q, num, base, vector):
+    o = vp_common(0x16, 2, q) + vp_common(0x18, 2, num)
+    for reg, addr in ((0x20, base), (0x28, base + 0x1000), (0x30, base + 0x2000)):
+        o += vp_common(reg, 4, addr) + vp_common(reg + 4, 4, 0)
+    return o + vp_common(0x1a, 2, vector) + vp_common(0x1c, 2, 1)
+def vp_bringup(features_lo=1 << 5):
+    o = vp_op(4, 0x04, 2, 6)                                  # memory decoding, bus master
+    o += vp_common(0x14, 1, 0) + vp_common(0x14, 1, 1) + vp_common(0x14, 1, 3)
+    o += vp_common(0x00, 4, 0) + vp_op(1, 0x04, 4) + vp_common(0x00, 4, 1) + vp_op(1, 0x04, 4)
+    o += vp_common(0x08, 4, 0) + vp_common(0x0c, 4, features_lo) + vp_common(0x08, 4, 1) + vp_common(0x0c, 4, 1)
+    o += vp_common(0x14, 1, 11) + vp_op(1, 0x14, 1)          # FEATURES_OK, read back
+    o += vp_common(0x10, 2, 0) + vp_queue(0, 16, VP_RAM, 1) + vp_queue(1, 16, VP_RAM + 0x4000, 2)
+    for i in range(3):                                        # MSI-X table entries
+        o += b''.join(vp_op(2, 0x3000 + 16 * i + 4 * k, 4, v) for k, v in enumerate((0xfee00000, 0, 0x40 + i, 0)))
+    return o + vp_common(0x14, 1, 15)                         # DRIVER_OK
+def vp_ram(rx_bufs, tx_chains, indirect=None):
+    ram = bytearray(0x8000)
+    for i in range(rx_bufs):                                  # RX: device-writable buffers in RAM at 2 MiB
+        struct.pack_into('<QIHH', ram, 16 * i, 0x200000 + 2048 * i, 2048, 2, 0)
+        struct.pack_into('<H', ram, 0x1000 + 4 + 2 * i, i)
+    struct.pack_into('<HH', ram, 0x1000, 0, rx_bufs)
+    d = 0
+    for c, chain in enumerate(tx_chains):                     # TX: chains of (gpa, len, flags, next)
+        struct.pack_into('<H', ram, 0x5000 + 4 + 2 * c, d)
+        for (a, n, f, nx) in chain:
+            struct.pack_into('<QIHH', ram, 0x4000 + 16 * d, a, n, f, nx)
+            d += 1
+    struct.pack_into('<HH', ram, 0x5000, 0, len(tx_chains))
+    frame = bytes(12) + bytes([0xff] * 6) + bytes([2, 0, 0, 0, 0, 1]) + b'\x08\x06' + bytes(46)
+    ram[0x7000:0x7000 + len(frame)] = frame
+    if indirect:
+        for i, (a, n, f, nx) in enumerate(indirect):
+            struct.pack_into('<QIHH', ram, 0x7800 + 16 * i, a, n, f, nx)
+    return bytes(ram)
+notify = lambda q: vp_op(6, q, 2)
+put('virtio-pci', 'bringup-tx-rx', vp_ram(4, [[(VP_RAM + 0x7000, 72, 0, 0)], [(VP_RAM + 0x7000, 12, 1, 2), (VP_RAM + 0x700c, 60, 0, 0)]])
+    + vp_bringup() + notify(0) + notify(1) + vp_op(3, 0x800, 1) + vp_op(3, 0x3800, 8))
+# a descriptor loop, a chain past RAM, an indirect table with a loop of its own, then a reset under way
+put('virtio-pci', 'hostile-chains', vp_ram(2, [[(VP_RAM + 0x7000, 12, 1, 0)], [(0xfffffffff000, 0x10000, 0, 0)],
+                                               [(VP_RAM + 0x7800, 48, 4, 0)]],
+                                           indirect=[(VP_RAM + 0x7000, 12, 1, 1), (VP_RAM + 0x700c, 60, 1, 0), (0, 0, 0, 0)])
+    + vp_bringup(features_lo=1 << 5 | 1 << 28) + notify(1) + vp_common(0x14, 1, 0) + notify(1) + vp_bringup() + notify(1))
+# the guest moves BAR 0, turns decoding off and on, sizes it, and writes the device config
+put('virtio-pci', 'bar-moves', vp_ram(0, []) + vp_bringup() + vp_op(4, 0x10, 4, 0xffffffff) + vp_op(5, 0x10, 4)
+    + vp_op(4, 0x10, 4, 0xc0004000) + vp_op(4, 0x04, 2, 0) + vp_op(3, 0x1000, 4) + vp_op(4, 0x04, 2, 6)
+    + vp_op(2, 0x1000, 4, 0x12345678) + vp_op(1, 0x12, 2) + notify(7))
