@@ -119,6 +119,19 @@ sriov_vf0() {
 	expect_ok ptctl sriov set "$1" 0 mac "$2"
 }
 
+# vf_case_cleanup PF DEV ADDRESS [PID...]: the end of a case that used pf_link_up DEV ADDRESS and sriov_vf0 PF:
+# ends the background PIDs given (empty ones are passed over) and waits for them, gives $vf back if it is
+# still on vfio-pci, removes the VFs and restores the PF's link.
+vf_case_cleanup() {
+	local pf=$1 dev=$2 addr=$3 p
+	shift 3
+	for p; do [ -z "$p" ] || kill "$p" 2>/dev/null; done
+	[ $# = 0 ] || wait 2>/dev/null
+	[ -z "${vf:-}" ] || [ "$(driver_of "$vf")" != vfio-pci ] || ptctl release "$vf" >/dev/null
+	ptctl sriov destroy "$pf" >/dev/null
+	pf_link_restore "$dev" "$addr"
+}
+
 # vf_create PF N: create N VFs with driver autoprobe as given by RIG_VF_AUTOPROBE (default 1); prints
 # the VF addresses once they all exist.
 vf_create() {

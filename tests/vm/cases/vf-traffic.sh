@@ -16,14 +16,7 @@ host_ip=198.18.0.1 guest_ip=198.18.0.2
 dev=$(netdev_of "$pf")
 [ -n "$dev" ] || fail "the igb PF has no netdev"
 
-cleanup() {
-	[ -z "${sampler:-}" ] || kill "$sampler" 2>/dev/null
-	[ -z "${iperf_pid:-}" ] || kill "$iperf_pid" 2>/dev/null
-	wait 2>/dev/null
-	[ -z "${vf:-}" ] || [ "$(driver_of "$vf")" != vfio-pci ] || ptctl release "$vf"
-	ptctl sriov destroy "$pf" >/dev/null
-	pf_link_restore "$dev" "$host_ip"
-}
+cleanup() { vf_case_cleanup "$pf" "$dev" "$host_ip" "${sampler:-}" "${iperf_pid:-}"; }
 trap cleanup EXIT
 
 pf_link_up "$dev" "$host_ip"

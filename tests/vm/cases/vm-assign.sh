@@ -30,14 +30,9 @@ dev=$(netdev_of "$pf")
 nic_driver0=$(driver_of "$nic")
 
 cleanup() {
-	[ -z "${sampler:-}" ] || kill "$sampler" 2>/dev/null
-	[ -z "${iperf_pid:-}" ] || kill "$iperf_pid" 2>/dev/null
 	ptctl vm stop vk >/dev/null 2>&1
-	wait 2>/dev/null
-	[ -z "${vf:-}" ] || [ "$(driver_of "$vf")" != vfio-pci ] || ptctl release "$vf"
 	[ "$(driver_of "$nic")" != vfio-pci ] || ptctl release "$nic"
-	ptctl sriov destroy "$pf" >/dev/null
-	pf_link_restore "$dev" "$host_ip"
+	vf_case_cleanup "$pf" "$dev" "$host_ip" "${sampler:-}" "${iperf_pid:-}"
 }
 trap cleanup EXIT
 

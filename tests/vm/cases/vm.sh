@@ -40,6 +40,7 @@ vm_boot one 1 vm-reboot reboot=k
 report=$(grep '^vm-report: cpus' "$vm_log" | head -n1)
 expect_eq "$vm_rc" 3 "exit status after the guest rebooted"
 grep -q '^vm-reboot: rebooting' "$vm_log" || fail "the guest's script did not run to its reboot"
+grep -q ': the guest rebooted: i8042 reset pulse (exit status 3)$' "$vm_log" || fail "ptctl did not name the i8042 as the reset"
 expect_match "$report" 'cpus=1 online=0 ' "vCPUs the guest saw"
 mem_kb=$(echo "$report" | sed -n 's/.*mem_kb=\([0-9]*\).*/\1/p')
 # MemTotal is RAM minus what the kernel keeps for itself: 256 MiB = 262144 kB, a little less is seen.
