@@ -1,7 +1,8 @@
 #!/bin/bash
 # ptctl's own VM runtime boots the Debian kernel in the test host (nested KVM), three times: 1 vCPU
 # reporting what it saw then rebooting, 2 vCPUs on huge pages powering off, a panic; each with its own exit
-# status. Then the benchmark: boot time to RIG-L2-UP for ptctl and for QEMU on the same boot (printed).
+# status. Then the benchmark: boot time to RIG-L2-UP for ptctl (its third boot) and for QEMU right after
+# (printed).
 # Four nested boots: about 20 s each on an idle machine, minutes under load.
 # rig-timeout: 720
 . /rig/lib.sh
@@ -33,6 +34,7 @@ vm_boot() {
 	sed '/^VM-/d; s/^/vm| /' "$vm_log"
 	vm_rc=$(sed -n 's/^VM-RC //p' "$vm_log")
 	vm_up=$(awk '/^VM-UP/ { printf "%.2f", $3 - $2 }' "$vm_log")
+	echo "$name: command -> RIG-L2-UP ${vm_up:-?} s"
 }
 
 # 1 vCPU: what the guest saw, then a reboot (reboot=k: through the i8042).
@@ -48,7 +50,7 @@ mem_kb=$(echo "$report" | sed -n 's/.*mem_kb=\([0-9]*\).*/\1/p')
 expect_match "$report" 'acpi=.*APIC.*DSDT.*FACP.*MCFG' "ACPI tables the guest found"
 expect_match "$report" '0000:00:00.0=0x1b36:0x0008' "host bridge on the guest's PCI bus"
 grep -q '^vm-report: irq .*IO-APIC.*ttyS0' "$vm_log" || fail "the serial console is not interrupt driven"
-up_ptctl=$vm_up
+up_first=$vm_up
 
 # 2 vCPUs on 2M huge pages: both online, then power-off through ACPI (l2-init's poweroff -f).
 hp=/proc/sys/vm/nr_hugepages
@@ -71,6 +73,11 @@ expect_match "$(grep '^vm-report: cpus' "$vm_log" | head -n1)" 'cpus=2 online=0-
 vm_boot pn 1 vm-panic
 expect_eq "$vm_rc" 4 "exit status after the guest panicked"
 grep -q 'Kernel panic - not syncing' "$vm_log" || fail "no panic message on the console"
+# The boot QEMU is compared with: this one (1 vCPU, 256M, the same kernel and initramfs; the script only runs
+# after RIG-L2-UP), just before QEMU's. The first nested boot of a fresh test host also pays for the test
+# host touching its own RAM for the first time, which QEMU, booting fourth, does not (seen: that first boot
+# 26.6 s, QEMU 20.5 s after it); so it is printed, not compared.
+up_ptctl=$vm_up
 
 # Benchmark: the first boot again under QEMU (accel=kvm): same kernel, initramfs, script, memory, vCPUs.
 t0=$EPOCHREALTIME
@@ -83,7 +90,7 @@ timeout 180 qemu-system-x86_64 -machine q35,accel=kvm -cpu qemu64 -smp 1 -m 256 
 done >"$qemu_log"
 up_qemu=$(awk '/^VM-UP/ { printf "%.2f", $3 - $2 }' "$qemu_log")
 echo "benchmark: boot to RIG-L2-UP (1 vCPU, 256M, same kernel and initramfs, nested KVM in the test host):"
-echo "benchmark:   ptctl vm run  ${up_ptctl:-?} s"
+echo "benchmark:   ptctl vm run  ${up_ptctl:-?} s (the first nested boot of this test host: ${up_first:-?} s)"
 echo "benchmark:   QEMU accel=kvm ${up_qemu:-?} s"
 if [ -n "$up_ptctl" ] && [ -n "$up_qemu" ]; then
 	echo "benchmark:   ratio ptctl/QEMU $(awk -v a="$up_ptctl" -v b="$up_qemu" 'BEGIN { printf "%.2f", a / b }')"
