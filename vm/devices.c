@@ -49,9 +49,8 @@ static void pm_write(struct vm *vm, unsigned reg, uint32_t v)
 		}
 		break;
 	case 0xc:
-		if ((v & 0xff) == VM_RESET_VALUE) {
+		if ((v & 0xff) == VM_RESET_VALUE)
 			vm_set_exit_why(vm, VM_EXIT_REBOOT, "ACPI reset register");
-		}
 		break;
 	default:
 		break;
@@ -84,9 +83,8 @@ static void i8042_io(void *opaque, uint64_t off, uint8_t *data, unsigned len, bo
 {
 	struct vm *vm = opaque;
 	if (is_write) {
-		if (off == 4 && data[0] == 0xfe) {
+		if (off == 4 && data[0] == 0xfe)
 			vm_set_exit_why(vm, VM_EXIT_REBOOT, "i8042 reset pulse");
-		}
 		return;
 	}
 	memset(data, 0, len);

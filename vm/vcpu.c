@@ -129,43 +129,40 @@ void vm_vcpu_destroy(struct vm_vcpu *v)
 	v->fd = -1;
 }
 
-/* The vCPU's state where it stopped, for the why of a crash: "" when KVM cannot say; *rip too (0). */
-static void registers(struct vm_vcpu *v, char *buf, size_t size, uint64_t *rip)
+/* The vCPU's registers where it stopped, for the why of a crash: false when KVM cannot say. */
+static bool registers(struct vm_vcpu *v, struct kvm_regs *regs, char *buf, size_t size)
 {
-	struct kvm_regs regs;
 	struct kvm_sregs sregs;
 
-	buf[0] = '\0';
-	*rip = 0;
-	if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0)
-		return;
-	*rip = regs.rip;
+	if (ioctl(v->fd, KVM_GET_REGS, regs) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0) {
+		snprintf(buf, size, "(registers unreadable)");
+		return false;
+	}
 	snprintf(buf, size, "rip=0x%llx rsp=0x%llx rflags=0x%llx cr0=0x%llx cr2=0x%llx cr3=0x%llx cr4=0x%llx efer=0x%llx",
-		 regs.rip, regs.rsp, regs.rflags, sregs.cr0, sregs.cr2, sregs.cr3, sregs.cr4, sregs.efer);
+		 regs->rip, regs->rsp, regs->rflags, sregs.cr0, sregs.cr2, sregs.cr3, sregs.cr4, sregs.efer);
+	return true;
 }
 
 static void vcpu_fail(struct vm_vcpu *v, const char *what, uint64_t detail)
 {
-	char regs[200];
-	uint64_t rip;
+	struct kvm_regs regs;
+	char buf[200];
 
-	registers(v, regs, sizeof(regs), &rip);
-	log_debug("vcpu%u: %s (0x%" PRIx64 ") %s", v->id, what, detail, regs);
+	registers(v, &regs, buf, sizeof(buf));
+	log_debug("vcpu%u: %s (0x%" PRIx64 ") %s", v->id, what, detail, buf);
 	vm_set_exit_why(v->vm, VM_EXIT_ERROR, "vCPU %u: %s (0x%" PRIx64 ")", v->id, what, detail);
 }
 
 /* A triple fault is a crash the guest could not report: where it happened is all there is to go on. */
 static void vcpu_triple_fault(struct vm_vcpu *v)
 {
-	char regs[200];
-	uint64_t rip;
+	struct kvm_regs regs;
+	char buf[200], at[40] = "";
 
-	registers(v, regs, sizeof(regs), &rip);
-	log_warning("vcpu%u: triple fault: %s", v->id, *regs ? regs : "(registers unreadable)");
-	if (*regs)
-		vm_set_exit_why(v->vm, VM_EXIT_REBOOT, "triple fault on vCPU %u at rip=0x%" PRIx64, v->id, rip);
-	else
-		vm_set_exit_why(v->vm, VM_EXIT_REBOOT, "triple fault on vCPU %u", v->id);
+	if (registers(v, &regs, buf, sizeof(buf)))
+		snprintf(at, sizeof(at), " at rip=0x%llx", regs.rip);
+	log_warning("vcpu%u: triple fault: %s", v->id, buf);
+	vm_set_exit_why(v->vm, VM_EXIT_REBOOT, "triple fault on vCPU %u%s", v->id, at);
 }
 
 /* KVM fills the I/O exit, but its offsets are still checked against the mapping before use. */
