@@ -36,17 +36,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 enum { OP_COMMON_WRITE, OP_COMMON_READ, OP_BAR_WRITE, OP_BAR_READ, OP_CFG_WRITE, OP_CFG_READ, OP_NOTIFY, OP_KINDS };
 
-static void put32(uint8_t *d, uint32_t v)
-{
-	for (unsigned i = 0; i < 4; i++)
-		d[i] = (uint8_t)(v >> (8 * i));
-}
-
 static uint64_t bar0(struct vm *vm, uint64_t ecam)
 {
 	uint8_t d[4] = { 0 };
 	vm_io_dispatch(vm, true, ecam + 0x10, d, 4, false);
-	return (uint32_t)(d[0] | d[1] << 8 | d[2] << 16 | (uint32_t)d[3] << 24) & ~0xfu;
+	return get_le32(d) & ~0xfu;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -86,8 +80,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		bool wr = kind == OP_COMMON_WRITE || kind == OP_BAR_WRITE || kind == OP_CFG_WRITE || kind == OP_NOTIFY;
 		uint8_t d[8] = { 0 };
 
-		put32(d, v);
-		put32(d + 4, ~v);
+		put_le32(d, v);
+		put_le32(d + 4, ~v);
 		switch (kind) {
 		case OP_COMMON_WRITE:
 		case OP_COMMON_READ:
@@ -105,7 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case OP_NOTIFY:
 			/* what Linux writes: the queue's index, 2 bytes, at its notify address */
-			put32(d, off % VIRTIO_MAX_QUEUES);
+			put_le32(d, off % VIRTIO_MAX_QUEUES);
 			vm_io_dispatch(vm, true,
 				       bar0(vm, ecam) + VIRTIO_PCI_NOTIFY_OFF + VIRTIO_PCI_NOTIFY_MULT * (off % VIRTIO_MAX_QUEUES),
 				       d, 2, true);

@@ -190,3 +190,7 @@ put('virtio-pci', 'hostile-chains', vp_ram(2, [[(VP_RAM + 0x7000, 12, 1, 0)], [(
 put('virtio-pci', 'bar-moves', vp_ram(0, []) + vp_bringup() + vp_op(4, 0x10, 4, 0xffffffff) + vp_op(5, 0x10, 4)
     + vp_op(4, 0x10, 4, 0xc0004000) + vp_op(4, 0x04, 2, 0) + vp_op(3, 0x1000, 4) + vp_op(4, 0x04, 2, 6)
     + vp_op(2, 0x1000, 4, 0x12345678) + vp_op(1, 0x12, 2) + notify(7))
+# the MSI-X table and PBA at and past their ends: one entry past the table, a read straddling its end, PBA
+# beyond its 8 bytes
+put('virtio-pci', 'msix-edges', vp_ram(0, []) + vp_bringup() + vp_op(2, 0x3030, 4, 0xfee00000) + vp_op(3, 0x303c, 4)
+    + vp_op(3, 0x302c, 8) + vp_op(3, 0x3808, 8) + vp_op(2, 0x3800, 4, 0xffffffff))
