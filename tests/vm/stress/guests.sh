@@ -53,17 +53,18 @@ for ((i = 1; i <= N; i++)); do
 	wait "$iperf_pid" 2>/dev/null
 	iperf_pid=
 	rx=$(($(cat "/sys/class/net/$dev/statistics/rx_packets") - rx0))
-	mbit=$(tr -d '\r' <"$log" | sed -n 's/^VF-IPERF mbit=//p')
+	con=$(tr -d '\r' <"$log")
+	mbit=$(sed -n 's/^VF-IPERF mbit=//p' <<<"$con")
 	# How it ended: ptctl names a reboot's cause; QEMU (-no-reboot) exits 0 either way, so VF-OK decides.
-	why=$(tr -d '\r' <"$log" | sed -n 's/.*: the guest rebooted: \(.*\) (exit status.*/\1/p; s/.*vcpu[0-9]*: triple fault: /  registers: /p')
-	if [ "$rc" = 0 ] && tr -d '\r' <"$log" | grep -q '^VF-OK' && [ "$rx" -ge 100 ] &&
+	why=$(sed -n 's/.*: the guest rebooted: \(.*\) (exit status.*/\1/p' <<<"$con")
+	if [ "$rc" = 0 ] && grep -q '^VF-OK' <<<"$con" && [ "$rx" -ge 100 ] &&
 		[ "$(driver_of "$vf")" = "$([ "$VMM" = qemu ] && echo vfio-pci || echo "$vf_driver0")" ]; then
 		end=ok
 	else
-		end="exit $rc${why:+, ${why%%$'\n'*}}"
+		end="exit $rc${why:+, $why}"
 		bad=$((bad + 1))
-		echo "--- guest $i ($end), its console's last lines:"
-		tr -d '\r' <"$log" | tail -n 25 | sed 's/^/  | /'
+		echo "--- guest $i ($end), its console's last lines (a triple fault's registers among them):"
+		tail -n 25 <<<"$con" | sed 's/^/  | /'
 	fi
 	ends[$end]=$((${ends[$end]:-0} + 1))
 	echo "guest $i/$N: $end, ${mbit:-?} Mbit/s, PF +$rx rx packets, ${secs} s"
