@@ -471,6 +471,8 @@ static int run_vm(const struct vm_opts *o, bool background, int notify_fd, const
 		log_error("%s: the VMM stopped the guest: %s", o->name, *vm_exit_why(vm) ? vm_exit_why(vm) : "unknown error");
 	else if (reason == VM_EXIT_REBOOT && *vm_exit_why(vm))
 		log_info("%s: the guest rebooted: %s (exit status %d)", o->name, vm_exit_why(vm), status);
+	else if (reason == VM_EXIT_STOPPED && *vm_exit_why(vm))
+		log_info("%s: stopped; %s (exit status %d)", o->name, vm_exit_why(vm), status);
 	else if (reason != VM_EXIT_POWEROFF)
 		log_info("%s: %s (exit status %d)", o->name,
 			 reason == VM_EXIT_REBOOT  ? "the guest rebooted"

@@ -205,6 +205,18 @@ struct vm_vcpu {
 	size_t run_size;
 	pthread_t thread;
 	bool thread_started;
+	/* Stall notes (vm_vcpus_watch): exits to userspace, and what the main loop last saw of them. */
+	atomic_uint_fast64_t exits;
+	atomic_int tid;          /* the thread's id, for /proc/self/task */
+	clockid_t cpu_clock;     /* the thread's CPU-time clock */
+	atomic_uint_fast64_t last_exit_ns; /* CLOCK_MONOTONIC_COARSE at the last exit (or the thread's start) */
+	uint64_t seen_exits;     /* exits at seen_ns */
+	uint64_t seen_ns;        /* CLOCK_MONOTONIC when exits last changed (0: not yet watched) */
+	uint64_t seen_cpu_ns;    /* the thread's CPU time then */
+	uint64_t stall_ns;       /* at the stop: the time since the last exit */
+	uint64_t stall_cpu_ns;   /* the CPU the thread got in the stall_window_ns since seen_ns */
+	uint64_t stall_window_ns;
+	char stall_state;        /* the thread's state then ('R', 'S', ...; 0: unknown) */
 };
 
 #define VM_MAX_CONSOLE_CLIENTS 8
@@ -299,6 +311,15 @@ void vm_vcpu_destroy(struct vm_vcpu *v);
 int vm_vcpus_start(struct vm *vm);
 void vm_vcpus_kick(struct vm *vm);
 void vm_vcpus_join(struct vm *vm);
+/* The main loop's look at the vCPUs (about once a second): notes when each last made an exit. */
+void vm_vcpus_watch(struct vm *vm);
+/* At a stop, before the kick: how long each vCPU had gone without an exit, and what its thread did. */
+void vm_vcpus_note_stalls(struct vm *vm);
+/* After the join: logs each vCPU that had made no exit for VM_STALL_NOTE_SECS or more before the stop
+ * (where the guest was, whether it was halted, spinning or not run by the host) and describes the
+ * longest such in buf. Returns false (buf untouched) when there was none. */
+bool vm_vcpus_describe_stalls(struct vm *vm, char *buf, size_t size);
+#define VM_STALL_NOTE_SECS 2
 
 /* devices.c: ACPI PM registers, i8042, CMOS, POST port. */
 int vm_legacy_init(struct vm *vm);

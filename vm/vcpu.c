@@ -1,7 +1,10 @@
 /* vcpu.c: vCPUs: creation with per-CPU CPUID (APIC ID, topology), one thread each running KVM_RUN,
  * and the exit dispatch that hands port and MMIO accesses to the devices, bounds-checked. */
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <time.h>
+#include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
@@ -10,6 +13,14 @@
 
 #define SIG_KICK SIGUSR1
 #define MAX_CPUID 256
+
+/* CLOCK_MONOTONIC to a tick or so, from the vDSO without reading a clock device: cheap on every exit. */
+static uint64_t coarse_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
 
 static void kick_handler(int sig)
 {
@@ -244,6 +255,8 @@ static void *vcpu_thread(void *arg)
 			return NULL;
 		}
 	}
+	atomic_store(&v->tid, (int)gettid());
+	atomic_store_explicit(&v->last_exit_ns, coarse_ns(), memory_order_relaxed);
 	sigemptyset(&set);
 	sigaddset(&set, SIG_KICK);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
@@ -256,6 +269,8 @@ static void *vcpu_thread(void *arg)
 			vcpu_fail(v, "KVM_RUN failed", (uint64_t)errno);
 			break;
 		}
+		atomic_fetch_add_explicit(&v->exits, 1, memory_order_relaxed);
+		atomic_store_explicit(&v->last_exit_ns, coarse_ns(), memory_order_relaxed);
 		handle_exit(v);
 	}
 	return NULL;
@@ -282,8 +297,11 @@ int vm_vcpus_start(struct vm *vm)
 			return r;
 		}
 		vm->vcpus[i].thread_started = true;
+		if (pthread_getcpuclockid(vm->vcpus[i].thread, &vm->vcpus[i].cpu_clock) != 0)
+			vm->vcpus[i].cpu_clock = (clockid_t)-1;
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	vm_vcpus_watch(vm);
 	return 0;
 }
 
@@ -311,4 +329,131 @@ void vm_vcpus_join(struct vm *vm)
 		}
 		v->thread_started = false;
 	}
+}
+
+/* ---- Stall notes ----
+ * A guest that stops making progress says little from outside: a halted vCPU, one spinning in guest code
+ * and one whose thread the host does not run all sit in KVM_RUN with no exit. The main loop notes when
+ * each vCPU last made an exit; at a stop, the thread's state, the CPU time it got since and KVM's view
+ * (halted or not, rip) tell them apart. */
+
+static uint64_t ts_ns(const struct timespec *t)
+{
+	return (uint64_t)t->tv_sec * 1000000000u + (uint64_t)t->tv_nsec;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return ts_ns(&t);
+}
+
+static bool thread_cpu_ns(const struct vm_vcpu *v, uint64_t *ns)
+{
+	struct timespec t;
+	if (v->cpu_clock == (clockid_t)-1 || clock_gettime(v->cpu_clock, &t) < 0)
+		return false;
+	*ns = ts_ns(&t);
+	return true;
+}
+
+/* The state letter of /proc/self/task/TID/stat (after the command name, which may hold anything). */
+static char thread_state(int tid)
+{
+	char path[64], buf[512];
+	const char *p;
+	ssize_t n;
+	int fd;
+
+	if (tid <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] >= 'A' && p[2] <= 'Z' ? p[2] : 0;
+}
+
+void vm_vcpus_watch(struct vm *vm)
+{
+	uint64_t now = mono_ns();
+
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		struct vm_vcpu *v = &vm->vcpus[i];
+		uint64_t e = atomic_load_explicit(&v->exits, memory_order_relaxed);
+
+		if (!v->thread_started || (v->seen_ns && e == v->seen_exits))
+			continue;
+		v->seen_exits = e;
+		v->seen_ns = now;
+		if (!thread_cpu_ns(v, &v->seen_cpu_ns))
+			v->seen_cpu_ns = 0;
+	}
+}
+
+void vm_vcpus_note_stalls(struct vm *vm)
+{
+	uint64_t now, coarse, cpu, last;
+
+	vm_vcpus_watch(vm);
+	now = mono_ns();
+	coarse = coarse_ns();
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		struct vm_vcpu *v = &vm->vcpus[i];
+
+		v->stall_ns = 0;
+		if (!v->thread_started || !v->seen_ns || !thread_cpu_ns(v, &cpu))
+			continue; /* a thread already gone made its exit */
+		last = atomic_load_explicit(&v->last_exit_ns, memory_order_relaxed);
+		v->stall_ns = coarse >= last ? coarse - last : 0;
+		/* the CPU the thread got since the watch last saw an exit, over the time since then */
+		v->stall_window_ns = now - v->seen_ns;
+		v->stall_cpu_ns = cpu >= v->seen_cpu_ns ? cpu - v->seen_cpu_ns : 0;
+		v->stall_state = thread_state(atomic_load(&v->tid));
+	}
+}
+
+bool vm_vcpus_describe_stalls(struct vm *vm, char *buf, size_t size)
+{
+	uint64_t longest = 0;
+
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		struct vm_vcpu *v = &vm->vcpus[i];
+		struct kvm_mp_state mp = { .mp_state = KVM_MP_STATE_RUNNABLE };
+		struct kvm_regs regs;
+		char at[40] = "";
+		const char *what;
+		double secs = (double)v->stall_ns / 1e9, cpu = (double)v->stall_cpu_ns / 1e9,
+		       window = (double)v->stall_window_ns / 1e9;
+
+		if (v->fd < 0 || v->stall_ns < (uint64_t)VM_STALL_NOTE_SECS * 1000000000u)
+			continue;
+		if (ioctl(v->fd, KVM_GET_MP_STATE, &mp) < 0)
+			mp.mp_state = KVM_MP_STATE_RUNNABLE;
+		if (ioctl(v->fd, KVM_GET_REGS, &regs) == 0)
+			snprintf(at, sizeof(at), ", rip=0x%llx", regs.rip);
+		if (mp.mp_state == KVM_MP_STATE_HALTED)
+			what = "halted in the guest";
+		else if (v->stall_state && v->stall_state != 'R')
+			what = "its thread asleep, the guest not halted";
+		else if (v->stall_cpu_ns * 2 >= v->stall_window_ns)
+			what = "spinning in the guest";
+		else
+			what = "not run by the host";
+		log_info("vcpu%u: no exit for %.1f s before the stop: %s (%.1f of %.1f s on a CPU, thread state %c%s)",
+			 v->id, secs, what, cpu, window, v->stall_state ? v->stall_state : '?', at);
+		if (v->stall_ns > longest) {
+			longest = v->stall_ns;
+			snprintf(buf, size, "vCPU %u had made no exit for %.1f s: %s (%.1f of %.1f s on a CPU%s)", v->id, secs,
+				 what, cpu, window, at);
+		}
+	}
+	return longest > 0;
 }

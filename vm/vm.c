@@ -811,10 +811,12 @@ int vm_run(struct vm *vm, enum vm_exit_reason *ret)
 			pfd[n++] = (struct pollfd){ .fd = vm->control_conns[i].fd, .events = POLLIN };
 			conns |= vm->control_conns[i].fd >= 0;
 		}
-		if (poll(pfd, n, !want_input ? 10 : conns ? 1000 : -1) < 0 && errno != EINTR) {
+		/* At least once a second: the vCPU watch notes when each vCPU last made an exit. */
+		if (poll(pfd, n, !want_input ? 10 : 1000) < 0 && errno != EINTR) {
 			vm_set_exit(vm, VM_EXIT_ERROR);
 			break;
 		}
+		vm_vcpus_watch(vm);
 		feed_input(vm, &in);
 		if (pfd[1].revents) {
 			ssize_t k = read(vm->console_in, in.buf, sizeof(in.buf));
@@ -848,10 +850,16 @@ int vm_run(struct vm *vm, enum vm_exit_reason *ret)
 				}
 			}
 	}
+	/* Stopped from outside: what each vCPU was doing, before the kick changes it. */
+	bool stopped = atomic_load(&vm->state) - 1 == (int)VM_EXIT_STOPPED;
+	if (stopped)
+		vm_vcpus_note_stalls(vm);
 	vm_vcpus_kick(vm);
 	vm_vcpus_join(vm);
 	console_stop(vm);
 	log_exit_counts(vm);
+	if (stopped && !vm->exit_why[0])
+		vm_vcpus_describe_stalls(vm, vm->exit_why, sizeof(vm->exit_why));
 	*ret = (enum vm_exit_reason)(atomic_load(&vm->state) - 1);
 	/* panic=N reboots after a panic: that reset is the panic's, not a reboot. */
 	if (*ret == VM_EXIT_REBOOT && vm->panicked)

@@ -153,7 +153,9 @@ uint64_t vm_memory_size(const struct vm *vm);
 int vm_vcpu_stat_sum(const struct vm *vm, const char *name, uint64_t *ret);
 /* Why the guest ended, after vm_run(), when the VMM knows: for VM_EXIT_ERROR why the VMM gave up, for
  * VM_EXIT_REBOOT what reset the guest ("triple fault on vCPU 0 at rip=...", "i8042 reset pulse",
- * "ACPI reset register"); "" otherwise. */
+ * "ACPI reset register"), for VM_EXIT_STOPPED the vCPU that had gone longest, 2 s or more, without an
+ * exit before the stop ("vCPU 0 had made no exit for 165.2 s: not run by the host (0.0 of 164.6 s on a
+ * CPU, rip=...)"); "" otherwise. */
 const char *vm_exit_why(const struct vm *vm);
 
 /* `ptctl vm show`: devices (assigned ones with guest slot, BARs and every interrupt), the memory map

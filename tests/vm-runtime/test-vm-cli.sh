@@ -168,15 +168,19 @@ jpid=$(echo "$json" | python3 -c 'import json, sys; d = json.load(sys.stdin); as
 [ -n "$jpid" ] && echo "$jpid" >>"$tmp/pids"
 "$PTCTL" vm stop bj || fail "vm stop bj"
 
-# Foreground VM stopped from outside: exit status 5.
+# Foreground VM stopped from outside: exit status 5. The fake kernel's 'h' prints, then halts with
+# interrupts off: a guest with no exit, which the stop names after 2 s of it.
 "$PTCTL" vm run fg --kernel "$k" --memory 64M --cmdline "h foreground" </dev/null >"$tmp/fg.out" 2>&1 &
 fgpid=$!
 echo "$fgpid" >>"$tmp/pids"
 for i in $(seq 50); do "$PTCTL" vm list | grep -q '^fg  *running' && break; sleep 0.1; done
+sleep 2.5
 "$PTCTL" vm stop fg || fail "vm stop fg"
 wait "$fgpid"
 rc=$?
 [ "$rc" = 5 ] || fail "foreground VM after vm stop: exit $rc: $(cat "$tmp/fg.out")"
+grep -Eq '^fg: stopped; vCPU 0 had made no exit for [0-9.]+ s: halted in the guest \([0-9.]+ of [0-9.]+ s on a CPU, rip=0x[0-9a-f]+\) \(exit status 5\)$' "$tmp/fg.out" ||
+	fail "foreground VM stopped while halted: not named: $(cat "$tmp/fg.out")"
 
 # assign / unassign: refusals that change nothing (the real hot-plug is proven in the rig: cases/hotplug.sh).
 out=$("$PTCTL" assign 0000:ff:00.0 nosuch 2>&1)

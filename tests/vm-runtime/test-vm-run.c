@@ -33,6 +33,8 @@ static const uint8_t print[] = { 0x66, 0xba, 0xf8, 0x03, 0xbe, 0x00, 0x00, 0x20,
 				 0x00, 0x00, 0x00, 0x00, 0xf3, 0x6e, 0xf4, 0xeb, 0xfd };
 /* 1: jmp 1b */
 static const uint8_t spin[] = { 0xeb, 0xfe };
+/* cli; hlt: halted for good */
+static const uint8_t halt[] = { 0xfa, 0xf4 };
 /* PCI config through 0xcf8/0xcfc with the enable bit and bus 0xff, odd widths and offsets; ECAM's last
  * dword, a straddling read, a write past the window; unbacked MMIO; rep outsb of 64 KiB to the UART;
  * rep insw of 32 Ki words from an unclaimed port into RAM; PM registers at odd offsets; then 'Z' and S5. */
@@ -55,9 +57,11 @@ struct run {
 	char why[160]; /* vm_exit_why */
 };
 
+static unsigned stop_after_ms = 200; /* when a stopper ends the guest */
+
 static void *stop_later(void *arg)
 {
-	usleep(200 * 1000);
+	usleep(stop_after_ms * 1000);
 	vm_request_stop(arg);
 	return NULL;
 }
@@ -173,6 +177,37 @@ static void test_stop(void **s)
 	run_payload(spin, sizeof(spin), NULL, 2, &r, true);
 	assert_int_equal(r.reason, VM_EXIT_STOPPED);
 	assert_int_equal(vm_exit_status(r.reason), 5);
+	assert_string_equal(r.why, ""); /* 200 ms without an exit is no stall */
+}
+
+/* A stop after 2.5 s with no exit names the vCPU and what it was doing: spinning at the jmp (or, on a
+ * machine too busy to run it, not run by the host), or halted at the instruction after the hlt. */
+static void test_stop_stalled(void **s)
+{
+	static struct run r;
+	unsigned long long rip;
+	const char *p;
+	(void)s;
+	if (!test_have_kvm())
+		TEST_SKIP("kvm", "no usable /dev/kvm");
+	stop_after_ms = 2500;
+	run_payload(spin, sizeof(spin), NULL, 1, &r, true);
+	printf("spin: %s\n", r.why);
+	assert_int_equal(r.reason, VM_EXIT_STOPPED);
+	assert_true(strncmp(r.why, "vCPU 0 had made no exit for ", 28) == 0);
+	assert_true(strstr(r.why, ": spinning in the guest (") || strstr(r.why, ": not run by the host ("));
+	assert_non_null(p = strstr(r.why, "rip=0x"));
+	rip = strtoull(p + 4, NULL, 16);
+	assert_int_equal(rip % 0x1000, 0);
+
+	run_payload(halt, sizeof(halt), NULL, 1, &r, true);
+	printf("halt: %s\n", r.why);
+	assert_true(strncmp(r.why, "vCPU 0 had made no exit for ", 28) == 0);
+	assert_non_null(strstr(r.why, ": halted in the guest ("));
+	assert_non_null(p = strstr(r.why, "rip=0x"));
+	rip = strtoull(p + 4, NULL, 16);
+	assert_int_equal(rip % 0x1000, 2);
+	stop_after_ms = 200;
 }
 
 static void test_hostile(void **s)
@@ -394,7 +429,8 @@ int main(void)
 		cmocka_unit_test(test_hello_poweroff),
 		cmocka_unit_test(test_stalled_console), cmocka_unit_test(test_control_event_driven),
 		cmocka_unit_test(test_vcpu_sandbox), cmocka_unit_test(test_two_vcpus), cmocka_unit_test(test_reboots),
-		cmocka_unit_test(test_panic),          cmocka_unit_test(test_stop),      cmocka_unit_test(test_hostile),
+		cmocka_unit_test(test_panic),          cmocka_unit_test(test_stop),
+		cmocka_unit_test(test_stop_stalled),      cmocka_unit_test(test_hostile),
 	};
 	return test_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }
