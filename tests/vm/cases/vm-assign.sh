@@ -163,7 +163,7 @@ iperf_pid=$!
 qemu_log=$PWD/vm-qemu.log
 t0=$EPOCHREALTIME
 {
-	timeout 400 qemu-system-x86_64 -machine q35,accel=kvm -cpu qemu64 -smp 1 -m 256 -nodefaults -display none \
+	timeout $((120 * ${RIG_SCALE:-1})) qemu-system-x86_64 -machine q35,accel=kvm -cpu qemu64 -smp 1 -m 256 -nodefaults -display none \
 		-no-reboot -serial stdio -kernel "$kernel" -initrd "$RIG_GUEST_INITRD" \
 		-append "$base l2=vf-traffic peer=$host_ip self=$guest_ip/24 vfmac=$vfmac secs=10" \
 		-device vfio-pci,host="$vf" </dev/null 2>&1
