@@ -51,7 +51,8 @@ static int get_link(struct nl_sock *sk, const char *ifname, struct rtnl_link **r
 	return r < 0 ? nl_errno(r) : 0;
 }
 
-int nb_link_ifindex(const char *ifname, int *ret)
+/* Opens a route socket, looks ifname up and hands both to fn; the link and the socket go afterwards. */
+static int with_link(const char *ifname, int (*fn)(struct nl_sock *sk, struct rtnl_link *l, void *arg), void *arg)
 {
 	struct nl_sock *sk = NULL;
 	struct rtnl_link *l = NULL;
@@ -61,34 +62,52 @@ int nb_link_ifindex(const char *ifname, int *ret)
 		return r;
 	r = get_link(sk, ifname, &l);
 	if (r >= 0) {
-		*ret = rtnl_link_get_ifindex(l);
+		r = fn(sk, l, arg);
 		rtnl_link_put(l);
 	}
 	nl_socket_free(sk);
 	return r;
 }
 
-/* One RTM_SETLINK with what fill puts into the change object. */
-static int link_change(const char *ifname, void (*fill)(struct rtnl_link *chg, int arg), int arg)
+static int read_ifindex(struct nl_sock *sk, struct rtnl_link *l, void *ret)
 {
-	struct nl_sock *sk = NULL;
-	struct rtnl_link *l = NULL, *chg = NULL;
-	int r = open_sock(&sk);
+	(void)sk;
+	*(int *)ret = rtnl_link_get_ifindex(l);
+	return 0;
+}
 
-	if (r < 0)
-		return r;
-	r = get_link(sk, ifname, &l);
-	if (r >= 0 && !(chg = rtnl_link_alloc()))
-		r = -ENOMEM;
-	if (r >= 0) {
-		fill(chg, arg);
-		r = rtnl_link_change(sk, l, chg, 0);
-		r = r < 0 ? nl_errno(r) : 0;
-	}
+static int read_up(struct nl_sock *sk, struct rtnl_link *l, void *ret)
+{
+	(void)sk;
+	*(bool *)ret = rtnl_link_get_flags(l) & IFF_UP;
+	return 0;
+}
+
+static int delete_link(struct nl_sock *sk, struct rtnl_link *l, void *arg)
+{
+	int r = rtnl_link_delete(sk, l);
+	(void)arg;
+	return r < 0 ? nl_errno(r) : 0;
+}
+
+/* One RTM_SETLINK with what fill puts into the change object. */
+struct link_change {
+	void (*fill)(struct rtnl_link *chg, int arg);
+	int arg;
+};
+
+static int change_link(struct nl_sock *sk, struct rtnl_link *l, void *arg)
+{
+	const struct link_change *c = arg;
+	struct rtnl_link *chg = rtnl_link_alloc();
+	int r;
+
+	if (!chg)
+		return -ENOMEM;
+	c->fill(chg, c->arg);
+	r = rtnl_link_change(sk, l, chg, 0);
 	rtnl_link_put(chg);
-	rtnl_link_put(l);
-	nl_socket_free(sk);
-	return r;
+	return r < 0 ? nl_errno(r) : 0;
 }
 
 static void fill_up(struct rtnl_link *chg, int up)
@@ -104,49 +123,29 @@ static void fill_ns(struct rtnl_link *chg, int fd)
 	rtnl_link_set_ns_fd(chg, fd);
 }
 
+int nb_link_ifindex(const char *ifname, int *ret)
+{
+	return with_link(ifname, read_ifindex, ret);
+}
+
 int nb_link_set_up(const char *ifname, bool up)
 {
-	return link_change(ifname, fill_up, up);
+	return with_link(ifname, change_link, &(struct link_change){ fill_up, up });
 }
 
 int nb_link_move_to_netns(const char *ifname, int netns_fd)
 {
-	return link_change(ifname, fill_ns, netns_fd);
+	return with_link(ifname, change_link, &(struct link_change){ fill_ns, netns_fd });
 }
 
 int nb_link_is_up(const char *ifname, bool *ret)
 {
-	struct nl_sock *sk = NULL;
-	struct rtnl_link *l = NULL;
-	int r = open_sock(&sk);
-
-	if (r < 0)
-		return r;
-	r = get_link(sk, ifname, &l);
-	if (r >= 0) {
-		*ret = rtnl_link_get_flags(l) & IFF_UP;
-		rtnl_link_put(l);
-	}
-	nl_socket_free(sk);
-	return r;
+	return with_link(ifname, read_up, ret);
 }
 
 int nb_link_delete(const char *ifname)
 {
-	struct nl_sock *sk = NULL;
-	struct rtnl_link *l = NULL;
-	int r = open_sock(&sk);
-
-	if (r < 0)
-		return r;
-	r = get_link(sk, ifname, &l);
-	if (r >= 0) {
-		r = rtnl_link_delete(sk, l);
-		r = r < 0 ? nl_errno(r) : 0;
-		rtnl_link_put(l);
-	}
-	nl_socket_free(sk);
-	return r;
+	return with_link(ifname, delete_link, NULL);
 }
 
 static int addr_op(const char *ifname, const char *cidr, bool add)
