@@ -55,8 +55,9 @@ for ((i = 1; i <= N; i++)); do
 	rx=$(($(cat "/sys/class/net/$dev/statistics/rx_packets") - rx0))
 	con=$(tr -d '\r' <"$log")
 	mbit=$(sed -n 's/^VF-IPERF mbit=//p' <<<"$con")
-	# How it ended: ptctl names a reboot's cause; QEMU (-no-reboot) exits 0 either way, so VF-OK decides.
-	why=$(sed -n 's/.*: the guest rebooted: \(.*\) (exit status.*/\1/p' <<<"$con")
+	# How it ended: ptctl names a reboot's cause, and at the timeout's stop what a vCPU with no exit for
+	# 2 s or more was doing; QEMU (-no-reboot) exits 0 either way, so VF-OK decides.
+	why=$(sed -n 's/.*: the guest rebooted: \(.*\) (exit status.*/\1/p; s/.*: stopped; \(.*\) (exit status.*/stopped: \1/p' <<<"$con")
 	if [ "$rc" = 0 ] && grep -q '^VF-OK' <<<"$con" && [ "$rx" -ge 100 ] &&
 		[ "$(driver_of "$vf")" = "$([ "$VMM" = qemu ] && echo vfio-pci || echo "$vf_driver0")" ]; then
 		end=ok
