@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "util/assigned.h"
 #include "util/log.h"
 #include "util/output.h"
 #include "util/pciaddr.h"
@@ -19,6 +20,7 @@
 #include "util/state.h"
 #include "verb-cfg.h"
 #include "verb.h"
+#include "vfio/vfio.h"
 #include "vm/vm.h"
 
 #define VM_DIR STATE_DIR "/vm"
@@ -521,12 +523,125 @@ static int launch(struct vm_opts *o, bool background, int notify_fd)
 	return status;
 }
 
+/* ---- --dry-run ---- */
+
+/* One step of the plan for an --assign device (the rows of `ptctl bind --dry-run`). */
+static int plan_row(json_object *plan, const char *dev, const char *action, const char *file, const char *value)
+{
+	json_object *row = json_object_new_object();
+	int r;
+
+	if (!row || json_object_array_add(plan, row) < 0) {
+		json_object_put(row);
+		return -ENOMEM;
+	}
+	if ((r = json_add_str(row, "device", dev)) < 0 || (r = json_add_str(row, "action", action)) < 0 ||
+	    (r = json_add_str(row, "file", file)) < 0)
+		return r;
+	return json_add_str(row, "value", value);
+}
+
+/* The --assign devices: each as `ptctl bind --dry-run` plans it (IOMMU group viable, not in use, the
+ * original driver), and not assigned to a running VM. Nothing is written. */
+static int plan_devices(const struct vm_opts *o, json_object *plan)
+{
+	for (size_t i = 0; i < o->nassign; i++) {
+		struct vfio_bind_opts bo = { .dry_run = true };
+		struct vfio_bind_result res = { 0 };
+		struct assignment a;
+		struct pci_addr pa;
+		int r;
+
+		if (assigned_read(o->assign[i], &a) > 0 && a.running)
+			return log_error("%s: assigned to VM %s (pid %ld), which is running: stop it first ('ptctl vm "
+					 "stop %s')", o->assign[i], a.vm, a.pid, a.vm),
+			       EXIT_FAIL;
+		if (pci_addr_parse(o->assign[i], &pa) < 0)
+			return EXIT_USAGE; /* canonical already: set_run_opt parsed it */
+		r = vfio_bind(&pa, &bo, &res);
+		if (r < 0) {
+			int status = res.failure == VFIO_BIND_BAD_INPUT ? EXIT_USAGE : EXIT_FAIL;
+			log_error("%s: %s", *res.object ? res.object : o->assign[i], res.reason ? res.reason : strerror(-r));
+			vfio_bind_result_clear(&res);
+			return status;
+		}
+		for (size_t k = 0; k < res.n_steps && r >= 0; k++) {
+			const struct vfio_bind_step *st = &res.steps[k];
+			r = plan_row(plan, st->dev, st->action, st->file,
+				     st->value && streq(st->value, "\n") ? "(clear)" : st->value);
+		}
+		if (r >= 0 && !res.n_steps)
+			r = plan_row(plan, o->assign[i], "use", NULL, "on vfio-pci already");
+		vfio_bind_result_clear(&res);
+		if (r < 0)
+			return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+/* What `vm run`/`vm start` would do, checked as far as it goes without a change on the host: the VM is
+ * built for real (KVM, guest RAM, the kernel and initrd loaded, ACPI tables, vCPUs) and freed before it
+ * runs; every --assign device gets `ptctl bind --dry-run`'s plan; NICs are described, their taps not made.
+ * Nothing is recorded under /run/ptctl. */
+static int vm_dry_run(const struct vm_opts *o)
+{
+	_cleanup_json_ json_object *obj = json_object_new_object(), *plan = json_object_new_array(),
+				   *nics = json_object_new_array();
+	struct vm_config cfg = {
+		.name = o->name, .kernel = o->kernel, .initrd = o->initrd, .cmdline = o->cmdline,
+		.memory = o->memory, .cpus = o->cpus, .hugepage_size = o->hugepage_size, .backing = o->backing,
+		.console_in = -1, .console_out = -1,
+	};
+	_cleanup_vm_ struct vm *vm = NULL;
+	struct vm_ram_info ram = { .backing = "?" };
+	const char *why = NULL;
+	int r;
+
+	if (!obj || !plan || !nics)
+		return EXIT_FAIL;
+	if (name_running(o->name))
+		return log_error("%s: a VM of that name is already running; stop it with 'ptctl vm stop %s' or pick "
+				 "another name", o->name, o->name),
+		       EXIT_FAIL;
+	/* The devices first, as a real start takes them before it builds the VM. */
+	if ((r = plan_devices(o, plan)) != EXIT_OK)
+		return r;
+	r = vm_new(&cfg, &vm, &why);
+	if (r < 0)
+		return report_new_error(o, r, why);
+	vm_ram_info(vm, &ram);
+	for (size_t i = 0; i < o->nnics; i++) {
+		json_object *n = json_object_new_object();
+		if (!n || json_object_array_add(nics, n) < 0)
+			return json_object_put(n), EXIT_FAIL;
+		if (json_add_str(n, "model", vm_nic_model_to_string(o->nics[i].model)) < 0 ||
+		    json_add_str(n, "tap", o->nics[i].tap ? o->nics[i].tap : "ptctlN (made, and removed at the end)") < 0)
+			return EXIT_FAIL;
+	}
+	if (json_add_str(obj, "name", o->name) < 0 || json_add_str(obj, "kernel", o->kernel) < 0 ||
+	    json_add_str(obj, "initrd", o->initrd) < 0 || json_add_str(obj, "cmdline", o->cmdline) < 0 ||
+	    json_add_int(obj, "memory", (int64_t)o->memory) < 0 || json_add_int(obj, "cpus", o->cpus) < 0 ||
+	    json_add_str(obj, "backing", ram.backing) < 0 || json_add_int(obj, "page_size", (int64_t)ram.page_size) < 0 ||
+	    json_add(obj, "devices", json_object_get(plan)) < 0 ||
+	    json_add_str(obj, "devices_at_end", !o->nassign     ? NULL
+						 : o->keep_bound ? "stay on vfio-pci"
+								 : "back to the drivers they had") < 0 ||
+	    json_add(obj, "nics", json_object_get(nics)) < 0 ||
+	    json_add_str(obj, "result", "dry run: the VM was built and freed, nothing changed") < 0)
+		return EXIT_FAIL;
+	return out_record(stdout, obj) < 0 ? EXIT_FAIL : EXIT_OK;
+}
+
 static int vm_run_run(int argc, char **argv, const struct verb_ctx *ctx)
 {
 	struct vm_opts o;
 	int r = parse_run_opts(argc, argv, ctx, "vm run", &o);
 	if (r != GO_ON)
 		return r;
+	if (ctx->dry_run)
+		return vm_dry_run(&o);
+	if (ctx->json)
+		return verb_usage_error(ctx, "vm run", "--json goes with --dry-run: the guest's console is on stdout");
 	/* Console output interleaves with our own lines on the terminal: no buffering. */
 	setvbuf(stdout, NULL, _IONBF, 0);
 	return launch(&o, false, -1);
@@ -543,6 +658,8 @@ static int vm_start_run(int argc, char **argv, const struct verb_ctx *ctx)
 
 	if (r != GO_ON)
 		return r;
+	if (ctx->dry_run)
+		return vm_dry_run(&o);
 	if (pipe2(p, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
 		return log_error("%s: %m", o.name), EXIT_FAIL;
 	fflush(NULL);
@@ -900,6 +1017,16 @@ static int vm_show_run(int argc, char **argv, const struct verb_ctx *ctx)
 	"                      No other VM option may be given. What ptctl-vm@NAME.service runs.\n"          \
 	"    --config DIR      with --from-config: read DIR instead of the standard directories\n\n"
 
+#define DRY_RUN_HELP                                                                                           \
+	"DRY RUN\n"                                                                                           \
+	"    --dry-run builds the VM for real (KVM, guest RAM, the kernel and initrd loaded, ACPI tables,\n"  \
+	"    vCPUs) and frees it before it runs; every --assign device gets the plan of 'ptctl bind\n"         \
+	"    --dry-run', after the same checks (IOMMU group viable, not in use, not assigned to a running\n"  \
+	"    VM); NICs are listed, their taps not made. Nothing is written under /run/ptctl. With --json the\n" \
+	"    plan is {name, kernel, initrd, cmdline, memory, cpus, backing, page_size, devices: [{device,\n"  \
+	"    action, file, value}], devices_at_end, nics: [{model, tap}], result}. 'vm run' takes --json\n"   \
+	"    only with --dry-run: the guest's console is on stdout.\n\n"
+
 #define MACHINE_HELP                                                                                           \
 	"THE MACHINE\n"                                                                                        \
 	"    No firmware: the kernel is entered in 64-bit mode. RAM below 3G and above 4G; the hole holds\n"   \
@@ -909,22 +1036,26 @@ static int vm_show_run(int argc, char **argv, const struct verb_ctx *ctx)
 	"    not syncing\" (console=ttyS0 must be set), so panic=-1 reboots count as panics.\n\n"
 
 PTCTL_VERB(vm_run, .name = "vm run", .synopsis = "NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--memory SIZE] [--cpus N] [--hugepages 2m|1g] [--backing B] [--prefault] [--assign ADDRESS]... [--keep-bound] [--nic MODEL[,tap=NAME][,mac=MAC]]... | NAME --from-config [--config DIR]",
-	   .summary = "boot a VM in the foreground, console on stdio", .run = vm_run_run,
+	   .summary = "boot a VM in the foreground, console on stdio", .flags = VERB_JSON | VERB_DRY_RUN,
+	   .run = vm_run_run,
 	   .help = "DESCRIPTION\n"
 		   "    Boots a Linux kernel in a KVM virtual machine of ptctl's own and stays in the foreground\n"
 		   "    with the serial console on stdin/stdout until the guest powers off, reboots or panics.\n"
 		   "    Ctrl-C (SIGINT) or 'ptctl vm stop NAME' stops it. While it runs it is listed by\n"
-		   "    'ptctl vm list' and has a control socket in /run/ptctl/vm/NAME/.\n\n" RUN_OPTIONS_HELP MACHINE_HELP
+		   "    'ptctl vm list' and has a control socket in /run/ptctl/vm/NAME/.\n\n" RUN_OPTIONS_HELP DRY_RUN_HELP
+		   MACHINE_HELP
 		   VM_EXIT_STATUS_HELP "\nEXAMPLES\n"
 		   "    ptctl vm run vm1 --kernel /boot/vmlinuz --initrd initrd.img --cmdline 'console=ttyS0 quiet' --cpus 2\n"
-		   "    ptctl vm run vm1 --kernel /boot/vmlinuz --initrd initrd.img --memory 1G --assign 0000:01:10.0\n");
+		   "    ptctl vm run vm1 --kernel /boot/vmlinuz --initrd initrd.img --memory 1G --assign 0000:01:10.0\n"
+		   "    ptctl --dry-run vm run vm1 --kernel /boot/vmlinuz --memory 1G --assign 0000:01:10.0\n");
 
 PTCTL_VERB(vm_start, .name = "vm start", .synopsis = "NAME --kernel FILE [--initrd FILE] [--cmdline TEXT] [--memory SIZE] [--cpus N] [--hugepages 2m|1g] [--backing B] [--prefault] [--assign ADDRESS]... [--keep-bound] [--nic MODEL[,tap=NAME][,mac=MAC]]... | NAME --from-config [--config DIR]",
-	   .summary = "boot a VM in the background", .flags = VERB_JSON, .run = vm_start_run,
+	   .summary = "boot a VM in the background", .flags = VERB_JSON | VERB_DRY_RUN, .run = vm_start_run,
 	   .help = "DESCRIPTION\n"
 		   "    Like 'ptctl vm run', but the VM runs in a background process: the console goes to\n"
 		   "    /run/ptctl/vm/NAME/console.log and 'ptctl vm console NAME' attaches to it. Returns once the\n"
-		   "    VM is running, or with the reason it could not start.\n\n" RUN_OPTIONS_HELP MACHINE_HELP);
+		   "    VM is running, or with the reason it could not start.\n\n" RUN_OPTIONS_HELP DRY_RUN_HELP
+		   MACHINE_HELP);
 
 PTCTL_VERB(vm_list, .name = "vm list", .synopsis = "", .summary = "list ptctl's running VMs", .flags = VERB_JSON,
 	   .run = vm_list_run,

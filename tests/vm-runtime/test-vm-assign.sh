@@ -53,6 +53,30 @@ expect 1 "^ptctl: 0000:03:00.0: in use: " vm run t1 --kernel "$kernel" --assign 
 no_records "refusals"
 [ "$(driver_of 0000:00:1f.3)" = i801_smbus ] || fail "a refused --assign moved 00:1f.3"
 
+# --dry-run: the same checks, and the plan of `ptctl bind --dry-run` for each device; nothing moves. The
+# VM itself is built for real (a kernel that loads, /dev/kvm) and freed.
+override0=$(cat "$PTCTL_ROOT/sys/bus/pci/devices/0000:02:00.0/driver_override")
+expect 1 "^ptctl: 0000:00:1f.3: IOMMU group 4 is not viable" --dry-run vm run t1 --kernel "$kernel" --assign 00:1f.3
+. "$here/../lib/fake-bzimage.sh"
+fake_bzimage "$tmp/bzImage"
+if [ -w /dev/kvm ]; then
+	mkdir -p "$PTCTL_ROOT/dev" && ln -sf /dev/kvm "$PTCTL_ROOT/dev/kvm"
+	out=$(timeout 60 "$PTCTL" --dry-run vm run t1 --kernel "$tmp/bzImage" --memory 64M --assign 02:00.0 2>&1)
+	rc=$?
+	[ "$rc" = 0 ] && grep -q '^result: *dry run' <<<"$out" &&
+		grep -Eq '^ +0000:02:00\.0 +unbind +.*/drivers/e1000e/unbind' <<<"$out" &&
+		grep -Eq '^devices at end: +back to the drivers they had' <<<"$out" ||
+		fail "--dry-run vm run --assign 02:00.0: exit $rc: $out"
+	expect 2 "^ptctl: t1: $kernel: " --dry-run vm run t1 --kernel "$kernel" --assign 02:00.0
+	rm -f "$PTCTL_ROOT/dev/kvm"
+else
+	expect 1 "/dev/kvm does not exist" --dry-run vm run t1 --kernel "$tmp/bzImage" --memory 64M --assign 02:00.0
+fi
+no_records "dry runs"
+[ "$(driver_of 0000:02:00.0)" = e1000e ] || fail "a dry run moved 02:00.0: $(driver_of 0000:02:00.0)"
+[ "$(cat "$PTCTL_ROOT/sys/bus/pci/devices/0000:02:00.0/driver_override")" = "$override0" ] ||
+	fail "a dry run wrote 02:00.0's driver_override"
+
 # The fake tree has no kernel behind it: drivers_probe binds nothing, so the bind is rolled back and
 # e1000e gets its device back (the second device is never touched; the first one, on vfio-pci already,
 # stays there).

@@ -18,33 +18,9 @@ ln -s /dev/kvm "$PTCTL_ROOT/dev/kvm"
 cp /proc/meminfo "$PTCTL_ROOT/proc/meminfo"
 
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-# put FILE OFFSET HEXBYTES: write bytes at an offset
-put() { printf "$(echo "$3" | sed 's/../\\x&/g')" | dd of="$1" bs=1 seek=$(($2)) conv=notrunc status=none; }
-
-# The fake bzImage: 8 sectors of setup with a protocol 2.15 header, then 0x200 bytes before the
-# 64-bit entry point.
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/fake-bzimage.sh"
 k=$tmp/fake-bzImage
-head -c $((4096 + 0x200)) /dev/zero >"$k"
-put "$k" 0x1f1 07          # setup_sects
-put "$k" 0x1fe 55aa        # boot_flag
-put "$k" 0x200 eb66        # jump past the header (ends at 0x268)
-put "$k" 0x202 48647253    # "HdrS"
-put "$k" 0x206 0f02        # version 2.15
-put "$k" 0x211 01          # loadflags: LOADED_HIGH
-put "$k" 0x22c ffffff7f    # initrd_addr_max
-put "$k" 0x230 00002000    # kernel_alignment 2M
-put "$k" 0x234 01          # relocatable
-put "$k" 0x236 0100        # xloadflags: XLF_KERNEL_64
-put "$k" 0x238 ff070000    # cmdline_size
-put "$k" 0x258 0000000100000000 # pref_address 16M
-put "$k" 0x260 00001000    # init_size 1M
-payload=8bb6280200004889f731c9803c0f007404ffc1ebf666baf8038a1ef36eb00aee80fb70750a66ba040666b8003466ef80fb72750766ba6400b0feeef4ebfd
-printf "$(echo "$payload" | sed 's/../\\x&/g')" >>"$k"
-# syssize (16-byte units after the setup) and the payload's place: the loader checks them against the file.
-plen=$((${#payload} / 2))
-put "$k" 0x1f4 "$(printf '%02x%02x0000' $(((0x200 + plen + 15) / 16 % 256)) $(((0x200 + plen + 15) / 16 / 256)))"
-put "$k" 0x248 00020000    # payload_offset 0x200 (from the start of the protected-mode kernel)
-put "$k" 0x24c "$(printf '%02x000000' "$plen")"
+fake_bzimage "$k"
 
 # The same payload as an uncompressed vmlinux: ELF64 header, one PT_LOAD at 16M holding the entry point.
 elf=$tmp/fake-vmlinux
@@ -168,6 +144,21 @@ jpid=$(echo "$json" | python3 -c 'import json, sys; d = json.load(sys.stdin); as
 [ -n "$jpid" ] && echo "$jpid" >>"$tmp/pids"
 "$PTCTL" vm stop bj || fail "vm stop bj"
 
+# --dry-run (vm run and vm start): the VM built and freed, the plan printed, nothing left behind.
+out=$("$PTCTL" --dry-run vm run dr --kernel "$k" --memory 64M --cmdline "p dry" --nic virtio --nic e1000,tap=dr9 2>&1)
+[ $? = 0 ] && grep -q '^result: *dry run: the VM was built and freed, nothing changed$' <<<"$out" &&
+	grep -Eq '^ +e1000 +dr9$' <<<"$out" && grep -Eq '^backing: +[a-z]' <<<"$out" ||
+	fail "--dry-run vm run: $out"
+json=$("$PTCTL" --json --dry-run vm start dr --kernel "$k" --memory 64M --cpus 2 2>&1) || fail "--dry-run vm start --json: $json"
+python3 -c 'import json, sys; d = json.load(sys.stdin); assert d["name"] == "dr" and d["cpus"] == 2 and d["memory"] == 64 << 20 and d["devices"] == [] and d["result"].startswith("dry run")' <<<"$json" ||
+	fail "--dry-run vm start --json: not the plan: $json"
+[ ! -e "$PTCTL_ROOT/run/ptctl/vm/dr" ] || fail "a dry run left $PTCTL_ROOT/run/ptctl/vm/dr"
+ip link show dr9 >/dev/null 2>&1 && fail "a dry run made the tap dr9"
+out=$("$PTCTL" --dry-run vm run dr --kernel "$tmp" --memory 64M 2>&1)
+[ $? = 2 ] || fail "--dry-run vm run with a folder as the kernel: $out"
+out=$("$PTCTL" --json vm run dr --kernel "$k" --memory 64M 2>&1)
+[ $? = 2 ] && grep -q -- '--json goes with --dry-run' <<<"$out" || fail "vm run --json without --dry-run: $out"
+
 # Foreground VM stopped from outside: exit status 5. The fake kernel's 'h' prints, then halts with
 # interrupts off: a guest with no exit, which the stop names after 2 s of it.
 "$PTCTL" vm run fg --kernel "$k" --memory 64M --cmdline "h foreground" </dev/null >"$tmp/fg.out" 2>&1 &
@@ -192,6 +183,8 @@ out=$("$PTCTL" assign 0000:ff:00.0 ../x 2>&1)
 out=$("$PTCTL" unassign 0000:ff:00.0 nosuch --timeout 0 2>&1)
 [ $? = 2 ] || fail "unassign --timeout 0: $out"
 out=$("$PTCTL" vm start hp --kernel "$k" --memory 64M --cmdline "h hot-plug target" 2>&1) || fail "vm start hp: $out"
+out=$("$PTCTL" --dry-run vm run hp --kernel "$k" --memory 64M 2>&1)
+[ $? = 1 ] && grep -q "hp: a VM of that name is already running" <<<"$out" || fail "--dry-run of a running VM's name: $out"
 out=$("$PTCTL" assign 0000:ff:00.0 hp --dry-run --json 2>&1)
 [ $? = 0 ] && echo "$out" | grep -q '"plan"' || fail "assign --dry-run --json: $out"
 out=$("$PTCTL" assign 0000:ff:00.0 hp 2>&1)

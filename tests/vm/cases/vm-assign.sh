@@ -82,6 +82,15 @@ run_vm() {
 }
 record=/run/ptctl/assigned/$vf
 
+# ---- 0. --dry-run: the VM built on the real KVM and freed, the VF's bind planned, nothing moved ----
+expect_ok ptctl --dry-run vm run vd --kernel "$kernel" --initrd "$RIG_GUEST_INITRD" --memory 256M --assign "$vf"
+echo "$out" | sed 's/^/dry-run| /'
+expect_match "$out" "result: +dry run: the VM was built and freed, nothing changed" "the dry run's result"
+expect_match "$out" "$vf +override +/sys/bus/pci/devices/$vf/driver_override +vfio-pci" "the dry run's plan for the VF"
+[ -z "$vf_driver0" ] || expect_match "$out" "$vf +unbind +[^ ]*/drivers/$vf_driver0/unbind" "the dry run's plan for the VF"
+expect_eq "$(driver_of "$vf")" "$vf_driver0" "VF driver after the dry run"
+[ ! -e "$record" ] && [ ! -e /run/ptctl/vm/vd ] || fail "the dry run left a record"
+
 # ---- 1. A running VM holds the VF; its VMM is killed ----
 expect_ok ptctl vm start vk --kernel "$kernel" --initrd "$RIG_GUEST_INITRD" --memory 256M \
 	--cmdline "$base l2=idle secs=900" --assign "$vf"
