@@ -795,7 +795,7 @@ int vm_run(struct vm *vm, enum vm_exit_reason *ret)
 		struct pollfd pfd[3 + VM_MAX_CONSOLE_CLIENTS + VM_MAX_CONTROL_CONNS];
 		int clients[VM_MAX_CONSOLE_CLIENTS];
 		size_t n = 0, client0, conn0;
-		bool want_input = in.off == in.len, conns = false;
+		bool want_input = in.off == in.len;
 
 		pfd[n++] = (struct pollfd){ .fd = vm->wake_fd, .events = POLLIN };
 		pfd[n++] = (struct pollfd){ .fd = in_open && want_input ? vm->console_in : -1, .events = POLLIN };
@@ -807,10 +807,8 @@ int vm_run(struct vm *vm, enum vm_exit_reason *ret)
 		for (size_t i = 0; i < VM_MAX_CONSOLE_CLIENTS; i++)
 			pfd[n++] = (struct pollfd){ .fd = want_input ? clients[i] : -1, .events = POLLIN };
 		conn0 = n;
-		for (size_t i = 0; i < VM_MAX_CONTROL_CONNS; i++) {
+		for (size_t i = 0; i < VM_MAX_CONTROL_CONNS; i++)
 			pfd[n++] = (struct pollfd){ .fd = vm->control_conns[i].fd, .events = POLLIN };
-			conns |= vm->control_conns[i].fd >= 0;
-		}
 		/* At least once a second: the vCPU watch notes when each vCPU last made an exit. */
 		if (poll(pfd, n, !want_input ? 10 : 1000) < 0 && errno != EINTR) {
 			vm_set_exit(vm, VM_EXIT_ERROR);
