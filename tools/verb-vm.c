@@ -579,9 +579,30 @@ static int plan_devices(const struct vm_opts *o, json_object *plan)
 	return EXIT_OK;
 }
 
+/* What --nic needs from the host: /dev/net/tun for every tap, /dev/vhost-net for vhost. Opened and
+ * closed, nothing more: a tap is not made. */
+static int check_nic_devices(const struct vm_opts *o)
+{
+	for (size_t i = 0; i < o->nnics; i++) {
+		const char *model = vm_nic_model_to_string(o->nics[i].model);
+		const char *need[2][2] = { { "/dev/net/tun", "tun" }, { "/dev/vhost-net", "vhost_net" } };
+		for (size_t k = 0; k < (o->nics[i].model == VM_NIC_VHOST ? 2u : 1u); k++) {
+			int fd = root_open(need[k][0], O_RDWR | O_CLOEXEC, 0);
+			if (fd < 0)
+				return log_error("%s: --nic %s: cannot open %s: %s%s%s%s", o->name, model, need[k][0],
+						 strerror(-fd), fd == -ENOENT ? " (load the " : "",
+						 fd == -ENOENT ? need[k][1] : "", fd == -ENOENT ? " module)" : ""),
+				       EXIT_FAIL;
+			close(fd);
+		}
+	}
+	return EXIT_OK;
+}
+
 /* What `vm run`/`vm start` would do, checked as far as it goes without a change on the host: the VM is
  * built for real (KVM, guest RAM, the kernel and initrd loaded, ACPI tables, vCPUs) and freed before it
- * runs; every --assign device gets `ptctl bind --dry-run`'s plan; NICs are described, their taps not made.
+ * runs; every --assign device gets `ptctl bind --dry-run`'s plan; NICs are described and what they need
+ * opened (tun, vhost-net), their taps not made.
  * Nothing is recorded under /run/ptctl. */
 static int vm_dry_run(const struct vm_opts *o)
 {
@@ -604,7 +625,7 @@ static int vm_dry_run(const struct vm_opts *o)
 				 "another name", o->name, o->name),
 		       EXIT_FAIL;
 	/* The devices first, as a real start takes them before it builds the VM. */
-	if ((r = plan_devices(o, plan)) != EXIT_OK)
+	if ((r = plan_devices(o, plan)) != EXIT_OK || (r = check_nic_devices(o)) != EXIT_OK)
 		return r;
 	r = vm_new(&cfg, &vm, &why);
 	if (r < 0)
@@ -1022,10 +1043,11 @@ static int vm_show_run(int argc, char **argv, const struct verb_ctx *ctx)
 	"    --dry-run builds the VM for real (KVM, guest RAM, the kernel and initrd loaded, ACPI tables,\n"  \
 	"    vCPUs) and frees it before it runs; every --assign device gets the plan of 'ptctl bind\n"         \
 	"    --dry-run', after the same checks (IOMMU group viable, not in use, not assigned to a running\n"  \
-	"    VM); NICs are listed, their taps not made. Nothing is written under /run/ptctl. With --json the\n" \
-	"    plan is {name, kernel, initrd, cmdline, memory, cpus, backing, page_size, devices: [{device,\n"  \
-	"    action, file, value}], devices_at_end, nics: [{model, tap}], result}. 'vm run' takes --json\n"   \
-	"    only with --dry-run: the guest's console is on stdout.\n\n"
+	"    VM); NICs are listed and /dev/net/tun (and /dev/vhost-net for vhost) opened, their taps not\n"   \
+	"    made. Nothing is written under /run/ptctl. With --json the plan is {name, kernel, initrd,\n"     \
+	"    cmdline, memory, cpus, backing, page_size, devices: [{device, action, file, value}],\n"          \
+	"    devices_at_end, nics: [{model, tap}], result}. 'vm run' takes --json only with --dry-run: the\n" \
+	"    guest's console is on stdout.\n\n"
 
 #define MACHINE_HELP                                                                                           \
 	"THE MACHINE\n"                                                                                        \

@@ -144,7 +144,12 @@ jpid=$(echo "$json" | python3 -c 'import json, sys; d = json.load(sys.stdin); as
 [ -n "$jpid" ] && echo "$jpid" >>"$tmp/pids"
 "$PTCTL" vm stop bj || fail "vm stop bj"
 
-# --dry-run (vm run and vm start): the VM built and freed, the plan printed, nothing left behind.
+# --dry-run (vm run and vm start): the VM built and freed, the plan printed, nothing left behind. A NIC
+# needs /dev/net/tun: missing from the root first, then there.
+out=$("$PTCTL" --dry-run vm run dr --kernel "$k" --memory 64M --nic virtio 2>&1)
+[ $? = 1 ] && grep -q '^ptctl: dr: --nic virtio: cannot open /dev/net/tun: No such file or directory (load the tun module)$' <<<"$out" ||
+	fail "--dry-run vm run --nic with no /dev/net/tun: $out"
+mkdir -p "$PTCTL_ROOT/dev/net" && ln -s /dev/net/tun "$PTCTL_ROOT/dev/net/tun"
 out=$("$PTCTL" --dry-run vm run dr --kernel "$k" --memory 64M --cmdline "p dry" --nic virtio --nic e1000,tap=dr9 2>&1)
 [ $? = 0 ] && grep -q '^result: *dry run: the VM was built and freed, nothing changed$' <<<"$out" &&
 	grep -Eq '^ +e1000 +dr9$' <<<"$out" && grep -Eq '^backing: +[a-z]' <<<"$out" ||
