@@ -452,15 +452,13 @@ static int run_vm(const struct vm_opts *o, bool background, int notify_fd, const
 		return log_error("%s: cannot record it under %s/vm: %s", o->name, STATE_DIR, strerror(-r)), EXIT_FAIL;
 
 	if (notify_fd >= 0) {
-		int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
 		if (write(notify_fd, "ok\n", 3) < 0)
 			log_debug("notify: %m");
 		close(notify_fd);
-		/* The starter has stopped listening: later messages have nowhere to go. */
-		if (devnull >= 0) {
-			dup2(devnull, STDERR_FILENO);
-			close(devnull);
-		}
+		/* The starter has stopped listening: later messages (how the guest ended, what a stopped vCPU
+		 * was doing) go to the console log, after the guest's own lines. */
+		if (log_fd >= 0)
+			dup2(log_fd, STDERR_FILENO);
 	}
 	r = vm_run(vm, &reason);
 	atomic_store(&signal_vm, NULL);

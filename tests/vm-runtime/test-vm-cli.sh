@@ -133,6 +133,9 @@ wait
 # vm stop returns when the VMM lets go of its lock; the process exits right after.
 for i in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$pid" 2>/dev/null && fail "the VM process $pid survived vm stop"
+# What the VMM says after the start (how the guest ended) goes to the console log, after the guest's lines.
+grep -Eq '^bg: stopped.* \(exit status 5\)$' "$PTCTL_ROOT/run/ptctl/vm/bg/console.log" ||
+	fail "the end of a background VM is not in its console log: $(cat "$PTCTL_ROOT/run/ptctl/vm/bg/console.log")"
 "$PTCTL" vm list | grep -q '^bg' && fail "bg still listed after stop"
 out=$("$PTCTL" vm stop bg 2>&1)
 [ $? = 1 ] && echo "$out" | grep -q "not running" || fail "stop of a stopped VM: $out"

@@ -97,7 +97,12 @@ expect_ok ptctl vm start vk --kernel "$kernel" --initrd "$RIG_GUEST_INITRD" --me
 expect_eq "$(driver_of "$vf")" vfio-pci "VF driver while assigned"
 [ -f "$record" ] || fail "no record $record"
 expect_match "$(cat "$record")" "vm=vk" "the assignment record"
-wait_for 300 grep -q '^IDLE-UP' /run/ptctl/vm/vk/console.log || { cat /run/ptctl/vm/vk/console.log; fail "the idle guest never came up"; }
+# A guest that never comes up is stopped first: its VMM then says in the log what its vCPU was doing.
+wait_for 300 grep -q '^IDLE-UP' /run/ptctl/vm/vk/console.log || {
+	ptctl vm stop vk
+	sed 's/^/vk| /' /run/ptctl/vm/vk/console.log | tr -d '\r' | tail -n 40
+	fail "the idle guest never came up"
+}
 sed 's/^/vk| /' /run/ptctl/vm/vk/console.log | tr -d '\r' | grep -E 'IDLE|igbvf' | head -n 20
 grep -q "^IDLE-NIC .* igbvf $vfmac" /run/ptctl/vm/vk/console.log || fail "the guest has no igbvf netdev with MAC $vfmac"
 expect_rc 1 ptctl release "$vf"
